@@ -86,7 +86,7 @@ type Conversation struct {
 	// When an agent accepted the conversation.
 	AcceptedAt *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=accepted_at,json=acceptedAt,proto3" json:"accepted_at,omitempty"`
 	// The record's revision counter (upstream "__v", a MongoDB version key).
-	V *int64 `protobuf:"varint,25,opt,name=v,proto3,oneof" json:"v,omitempty"`
+	V *int32 `protobuf:"varint,25,opt,name=v,proto3,oneof" json:"v,omitempty"`
 	// The agents who took part, in the order they joined.
 	Participants []*Participant `protobuf:"bytes,26,rep,name=participants,proto3" json:"participants,omitempty"`
 	// Every transfer of the conversation, oldest first.
@@ -318,7 +318,7 @@ func (x *Conversation) GetAcceptedAt() *timestamppb.Timestamp {
 	return nil
 }
 
-func (x *Conversation) GetV() int64 {
+func (x *Conversation) GetV() int32 {
 	if x != nil && x.V != nil {
 		return *x.V
 	}
@@ -1846,7 +1846,7 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"updated_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12;\n" +
 	"\vaccepted_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"acceptedAt\x12\x1a\n" +
-	"\x01v\x18\x19 \x01(\x03B\a\xa2\xbb\x18\x03__vH\x05R\x01v\x88\x01\x01\x12?\n" +
+	"\x01v\x18\x19 \x01(\x05B\a\xa2\xbb\x18\x03__vH\x05R\x01v\x88\x01\x01\x12?\n" +
 	"\fparticipants\x18\x1a \x03(\v2\x1b.smartassist.v1.ParticipantR\fparticipants\x12I\n" +
 	"\x10transfer_details\x18\x1b \x03(\v2\x1e.smartassist.v1.TransferDetailR\x0ftransferDetails\x129\n" +
 	"\x06queues\x18\x1c \x03(\v2!.smartassist.v1.ConversationQueueR\x06queues\x12N\n" +

@@ -1,0 +1,109 @@
+package mapping_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
+	"github.com/smartassist-bridge/smartassist-bridge/service/mapping/mappingtest"
+)
+
+// FuzzDecode feeds the mapper arbitrary bytes, seeded with the testdata
+// documents. For every input it must not panic, and:
+//   - it accepts exactly the JSON objects encoding/json accepts (within the
+//     depth bound, and given valid UTF-8, which encoding/json does not check);
+//   - what it accepts marshals in both proto encodings;
+//   - what it accepts is lossless, unless the document repeats a key (then
+//     protobuf merge semantics apply, see the package doc).
+func FuzzDecode(f *testing.F) {
+	for _, in := range inputs(f) {
+		f.Add(in)
+	}
+	for _, s := range []string{`{}`, `[]`, `{"a":1e400}`, `{"priority":"5"}`, `{"_id":"\ud800"}`, `{"participants":[{},"x"]}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c, err := mapping.Conversation(in)
+		valid := json.Valid(in) && utf8.Valid(in) && strings.HasPrefix(strings.TrimLeft(string(in), " \t\r\n"), "{")
+		if err != nil {
+			var se *mapping.SyntaxError
+			if !errors.As(err, &se) {
+				t.Fatalf("error %T %v, want *mapping.SyntaxError", err, err)
+			}
+			if valid && !strings.Contains(se.Msg, "nesting deeper") {
+				t.Fatalf("rejected valid JSON object: %v", err)
+			}
+			return
+		}
+		if !valid {
+			t.Fatalf("accepted invalid JSON %q", in)
+		}
+		if _, err := proto.Marshal(c); err != nil {
+			t.Fatalf("proto.Marshal: %v", err)
+		}
+		if _, err := protojson.Marshal(c); err != nil {
+			t.Fatalf("protojson.Marshal: %v", err)
+		}
+		if !hasRepeatedKey(in) {
+			mappingtest.AssertLossless(t, in, c)
+		}
+	})
+}
+
+// hasRepeatedKey reports whether any object in the valid JSON doc repeats a
+// key.
+func hasRepeatedKey(doc []byte) bool {
+	dec := json.NewDecoder(strings.NewReader(string(doc)))
+	type frame struct {
+		keys     map[string]bool
+		isObject bool
+		wantKey  bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{':
+				if top != nil && top.isObject {
+					top.wantKey = true
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, isObject: true, wantKey: true})
+			case '[':
+				if top != nil && top.isObject {
+					top.wantKey = true
+				}
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		default:
+			if top != nil && top.isObject {
+				if top.wantKey {
+					k := v.(string)
+					if top.keys[k] {
+						return true
+					}
+					top.keys[k] = true
+					top.wantKey = false
+				} else {
+					top.wantKey = true
+				}
+			}
+		}
+	}
+}

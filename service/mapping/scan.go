@@ -1,0 +1,413 @@
+package mapping
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Bounds on what Unmarshal accepts. Both are far beyond any real
+// conversation (the documented one nests 5 deep and weighs 4 KiB) and keep a
+// hostile document from costing more than a bounded amount of memory and
+// stack.
+const (
+	// MaxDepth is the deepest nesting of objects and arrays accepted.
+	MaxDepth = 64
+	// MaxBytes is the largest document accepted.
+	MaxBytes = 64 << 20
+)
+
+// SyntaxError reports JSON that cannot be read, with where it went wrong.
+type SyntaxError struct {
+	Offset int    // byte offset of the problem in the input
+	Line   int    // 1-based line of Offset
+	Column int    // 1-based column (in bytes) of Offset
+	Path   string // JSON path of the value being read, such as $.userInfo.identities[0]
+	Msg    string // what was wrong
+}
+
+func (e *SyntaxError) Error() string {
+	where := fmt.Sprintf("offset %d (line %d, column %d)", e.Offset, e.Line, e.Column)
+	if e.Path != "" && e.Path != "$" {
+		where += " in " + e.Path
+	}
+	return "smartassist json: " + e.Msg + " at " + where
+}
+
+// scanner reads JSON from a byte slice by position. Reading by position
+// rather than through a token stream is what lets the mapper try a value as
+// its field's type and, when the value does not fit, go back and keep it
+// verbatim in the catch-all Struct.
+type scanner struct {
+	data  []byte
+	pos   int
+	depth int
+	// buf is scratch space for unescaping strings, reused across strings.
+	buf []byte
+}
+
+// errorf builds a SyntaxError at offset off. The path is filled in by the
+// callers as the error travels up through the objects and arrays it is in.
+func (s *scanner) errorf(off int, format string, args ...any) *SyntaxError {
+	if off > len(s.data) {
+		off = len(s.data)
+	}
+	line := 1 + bytes.Count(s.data[:off], []byte{'\n'})
+	col := off + 1
+	if nl := bytes.LastIndexByte(s.data[:off], '\n'); nl >= 0 {
+		col = off - nl
+	}
+	return &SyntaxError{Offset: off, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (s *scanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next non-space byte without consuming it, or 0 at the end.
+func (s *scanner) peek() byte {
+	s.skipSpace()
+	if s.pos < len(s.data) {
+		return s.data[s.pos]
+	}
+	return 0
+}
+
+// describe names the byte at off for error messages.
+func (s *scanner) describe(off int) string {
+	if off >= len(s.data) {
+		return "end of input"
+	}
+	c := s.data[off]
+	if c < 0x20 || c >= 0x7f {
+		return fmt.Sprintf("byte 0x%02x", c)
+	}
+	return fmt.Sprintf("%q", string(c))
+}
+
+func (s *scanner) expect(c byte, what string) error {
+	if s.peek() != c {
+		return s.errorf(s.pos, "expected %s, found %s", what, s.describe(s.pos))
+	}
+	s.pos++
+	return nil
+}
+
+// enter and leave bound the nesting depth.
+func (s *scanner) enter() error {
+	s.depth++
+	if s.depth > MaxDepth {
+		return s.errorf(s.pos, "nesting deeper than %d levels", MaxDepth)
+	}
+	return nil
+}
+
+func (s *scanner) leave() { s.depth-- }
+
+// next reads the separator after an element of an object or array: it
+// reports whether another element follows (a ',') or the container closed.
+func (s *scanner) next(closer byte) (more bool, err error) {
+	switch s.peek() {
+	case ',':
+		s.pos++
+		return true, nil
+	case closer:
+		s.pos++
+		return false, nil
+	}
+	return false, s.errorf(s.pos, "expected ',' or %q, found %s", string(closer), s.describe(s.pos))
+}
+
+// openObject consumes '{' and reports whether the object is empty (and so
+// already closed).
+func (s *scanner) openObject() (empty bool, err error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	s.pos++ // '{', checked by the caller
+	if s.peek() == '}' {
+		s.pos++
+		s.leave()
+		return true, nil
+	}
+	return false, nil
+}
+
+// openArray is openObject for arrays.
+func (s *scanner) openArray() (empty bool, err error) {
+	if err := s.enter(); err != nil {
+		return false, err
+	}
+	s.pos++ // '['
+	if s.peek() == ']' {
+		s.pos++
+		s.leave()
+		return true, nil
+	}
+	return false, nil
+}
+
+// key reads an object key and the ':' after it. The returned bytes alias the
+// input or the scratch buffer, so they are valid only until the next string
+// is read; that is enough for a map lookup, which does not allocate.
+func (s *scanner) key() ([]byte, error) {
+	if s.peek() != '"' {
+		return nil, s.errorf(s.pos, "expected object key, found %s", s.describe(s.pos))
+	}
+	k, err := s.stringBytes()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.expect(':', "':' after object key"); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// stringBytes reads a JSON string at s.pos (which holds '"') and returns its
+// unescaped content, aliasing the input when it has no escapes.
+func (s *scanner) stringBytes() ([]byte, error) {
+	start := s.pos + 1
+	i := start
+	data := s.data
+	ascii := true
+	for i < len(data) {
+		c := data[i]
+		if c == '"' {
+			s.pos = i + 1
+			if !ascii && !utf8.Valid(data[start:i]) {
+				return nil, s.errorf(start, "invalid UTF-8 in string")
+			}
+			return data[start:i], nil
+		}
+		if c == '\\' {
+			return s.unescape(start, i)
+		}
+		if c < 0x20 {
+			return nil, s.errorf(i, "control character 0x%02x in string", c)
+		}
+		if c >= 0x80 {
+			ascii = false
+		}
+		i++
+	}
+	return nil, s.errorf(s.pos, "unterminated string")
+}
+
+// unescape is the slow path of stringBytes, taken at the first backslash.
+func (s *scanner) unescape(start, i int) ([]byte, error) {
+	data := s.data
+	if !utf8.Valid(data[start:i]) {
+		return nil, s.errorf(start, "invalid UTF-8 in string")
+	}
+	b := append(s.buf[:0], data[start:i]...)
+	for i < len(data) {
+		c := data[i]
+		switch {
+		case c == '"':
+			s.pos = i + 1
+			s.buf = b
+			return b, nil
+		case c == '\\':
+			if i+1 >= len(data) {
+				return nil, s.errorf(i, "unterminated string")
+			}
+			e := data[i+1]
+			i += 2
+			switch e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, ok := hex4(data, i)
+				if !ok {
+					return nil, s.errorf(i-2, "invalid \\u escape")
+				}
+				i += 4
+				if utf16.IsSurrogate(r) {
+					// A pair makes one rune; a lone surrogate has no UTF-8
+					// form, so like every Go JSON decoder it becomes U+FFFD.
+					r2, ok2 := rune(0), false
+					if i+6 <= len(data) && data[i] == '\\' && data[i+1] == 'u' {
+						r2, ok2 = hex4(data, i+2)
+					}
+					if dec := utf16.DecodeRune(r, r2); ok2 && dec != utf8.RuneError {
+						r = dec
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b = utf8.AppendRune(b, r)
+			default:
+				return nil, s.errorf(i-2, "invalid escape %q in string", "\\"+string(e))
+			}
+		case c < 0x20:
+			return nil, s.errorf(i, "control character 0x%02x in string", c)
+		case c < 0x80:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(data[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return nil, s.errorf(i, "invalid UTF-8 in string")
+			}
+			b = append(b, data[i:i+size]...)
+			i += size
+		}
+	}
+	s.buf = b
+	return nil, s.errorf(start-1, "unterminated string")
+}
+
+func hex4(data []byte, i int) (rune, bool) {
+	if i+4 > len(data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// str reads a JSON string value as a Go string.
+func (s *scanner) str() (string, error) {
+	b, err := s.stringBytes()
+	if err != nil {
+		return "", err
+	}
+	return string(b), nil
+}
+
+// number reads a JSON number and returns its literal text, which aliases the
+// input. Keeping the literal (rather than a float64) is what lets the mapper
+// turn "350312.351" milliseconds into an exact Duration and keep integers
+// beyond 2^53 exactly.
+func (s *scanner) number() ([]byte, error) {
+	data := s.data
+	start := s.pos
+	i := start
+	if i < len(data) && data[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(data) && data[i] == '0':
+		i++
+	case i < len(data) && '1' <= data[i] && data[i] <= '9':
+		for i < len(data) && isDigit(data[i]) {
+			i++
+		}
+	default:
+		return nil, s.errorf(i, "invalid number: expected digit, found %s", s.describe(i))
+	}
+	if i < len(data) && data[i] == '.' {
+		i++
+		if i >= len(data) || !isDigit(data[i]) {
+			return nil, s.errorf(i, "invalid number: expected digit after '.', found %s", s.describe(i))
+		}
+		for i < len(data) && isDigit(data[i]) {
+			i++
+		}
+	}
+	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
+		i++
+		if i < len(data) && (data[i] == '+' || data[i] == '-') {
+			i++
+		}
+		if i >= len(data) || !isDigit(data[i]) {
+			return nil, s.errorf(i, "invalid number: expected exponent digit, found %s", s.describe(i))
+		}
+		for i < len(data) && isDigit(data[i]) {
+			i++
+		}
+	}
+	s.pos = i
+	return data[start:i], nil
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// literal consumes one of the words true, false, null.
+func (s *scanner) literal(word string) error {
+	if !bytes.HasPrefix(s.data[s.pos:], []byte(word)) {
+		return s.errorf(s.pos, "invalid literal, expected %q", word)
+	}
+	s.pos += len(word)
+	return nil
+}
+
+// kindAt names the JSON kind of the value starting with c, for messages.
+func kindAt(c byte) string {
+	switch {
+	case c == '{':
+		return "object"
+	case c == '[':
+		return "array"
+	case c == '"':
+		return "string"
+	case c == 't' || c == 'f':
+		return "boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || isDigit(c):
+		return "number"
+	}
+	return "invalid value"
+}
+
+// equalFoldASCII reports whether b equals word, a lower-case ASCII word,
+// ignoring ASCII case.
+func equalFoldASCII(b []byte, word string) bool {
+	if len(b) != len(word) {
+		return false
+	}
+	for i := range len(b) {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != word[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// keyAt re-reads the key at offset off, for error paths: the bytes the
+// scanner returned for it may since have been overwritten.
+func (s *scanner) keyAt(off int) string {
+	k := scanner{data: s.data, pos: off}
+	b, err := k.stringBytes()
+	if err != nil {
+		return "?"
+	}
+	return string(b)
+}
