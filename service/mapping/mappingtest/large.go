@@ -41,6 +41,11 @@ func LargeConversation(targetBytes int) []byte {
 		pages = grow(pages, g.page(round))
 		identities = grow(identities, g.identity(round))
 	}
+	// The conversation ends after its last round. The new instants have the
+	// same length as the ones they replace, so the size stays exact.
+	end := epoch.Add(time.Duration(len(participants)) * roundLength)
+	doc["endTime"] = stamp(end)
+	doc["updatedAt"] = stamp(end.Add(9981 * time.Millisecond))
 	doc["participants"] = participants
 	doc["transferDetails"] = transfers
 	doc["queues"] = queues
@@ -116,11 +121,22 @@ func (g *generator) hex24() string {
 	return fmt.Sprintf("%08x%016x", g.rng.next()>>32, g.rng.next())
 }
 
-// at is an instant round rounds after epoch, in SmartAssist's form: RFC 3339,
-// UTC, milliseconds.
-func (g *generator) at(round int) string {
-	t := epoch.Add(time.Duration(round)*37*time.Second + time.Duration(g.rng.intn(30_000))*time.Millisecond)
-	return t.Format("2006-01-02T15:04:05.000Z07:00")
+// roundLength is how far apart rounds are: each round's participant,
+// transfer and queue happen within it, so instants increase with the
+// arrays' indices as they would in a real conversation.
+const roundLength = 37 * time.Second
+
+// at is a random instant within round (rounds count from epoch).
+func (g *generator) at(round int) time.Time {
+	return epoch.Add(time.Duration(round)*roundLength + time.Duration(g.rng.intn(20_000))*time.Millisecond)
+}
+
+// stamp writes an instant in SmartAssist's form: RFC 3339, UTC, milliseconds.
+func stamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// later is a random instant after t, by at most within.
+func (g *generator) later(t time.Time, within time.Duration) time.Time {
+	return t.Add(time.Duration(g.rng.intn(int(within/time.Millisecond))+1) * time.Millisecond)
 }
 
 func (g *generator) queueID() string {
@@ -239,16 +255,20 @@ func (g *generator) base() map[string]any {
 }
 
 func (g *generator) participant(round int) map[string]any {
+	queued := g.at(round)
+	assigned := g.later(queued, 2*time.Second)
+	started := g.later(assigned, 3*time.Second)
+	ended := g.later(started, roundLength)
 	p := map[string]any{
 		"queueId":        g.queueID(),
-		"queueStartTime": g.at(round),
+		"queueStartTime": stamp(queued),
 		"queueName":      queueNames[g.rng.intn(len(queueNames))],
 		"agentId":        "u-" + g.uuid(),
 		"name":           agentNames[g.rng.intn(len(agentNames))],
 		"status":         []string{"ACTIVE", "INACTIVE"}[g.rng.intn(2)],
-		"assignedAt":     g.at(round),
-		"startTimeStamp": g.at(round),
-		"endTimeStamp":   g.at(round + 1),
+		"assignedAt":     stamp(assigned),
+		"startTimeStamp": stamp(started),
+		"endTimeStamp":   stamp(ended),
 		"isTransferred":  g.rng.intn(2) == 0,
 		"onInterrupt":    g.rng.intn(2) == 0,
 	}
@@ -282,7 +302,7 @@ func (g *generator) transfer(round int) map[string]any {
 		"transferredTo":   targets,
 		"transferredBy":   "u-" + g.uuid(),
 		"priority":        priorities[g.rng.intn(len(priorities))],
-		"transferredAt":   g.at(round),
+		"transferredAt":   stamp(g.at(round)),
 		"isManager":       g.rng.intn(4) == 0,
 	}
 	if round%4 == 1 {
@@ -299,7 +319,7 @@ func (g *generator) queue(round int) map[string]any {
 		"isPreferredAgentTimeoutExpired": g.rng.intn(2) == 0,
 		"id":                             g.queueID(),
 		"name":                           queueNames[g.rng.intn(len(queueNames))],
-		"startTime":                      g.at(round),
+		"startTime":                      stamp(g.at(round)),
 	}
 	if round%6 == 2 {
 		q["waitMs"] = json.Number(fmt.Sprint(g.rng.intn(600_000))) // not modeled
@@ -315,9 +335,11 @@ func (g *generator) page(round int) map[string]any {
 	if round%4 == 3 {
 		spent = fmt.Sprintf("%d.%06d", ms, g.rng.intn(1_000_000))
 	}
+	// The customer browsed before asking for an agent: pages precede the
+	// conversation by the same rhythm.
 	p := map[string]any{
 		"page":      pageTitles[g.rng.intn(len(pageTitles))],
-		"timestamp": g.at(round - 200),
+		"timestamp": stamp(g.at(round - 400)),
 		"timespent": json.Number(spent),
 	}
 	if round%3 == 2 {

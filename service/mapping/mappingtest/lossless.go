@@ -61,7 +61,8 @@ const maxReported = 20
 // Lost returns one line per upstream leaf or key of input that msg does not
 // carry, as "path: what", with paths like $.userInfo.identities[0].val. An
 // empty result means msg carries input without loss. Input that is not a
-// single JSON value yields one line for "$".
+// single JSON value yields one line for "$". Of duplicate keys the last one
+// counts, as in encoding/json.
 func Lost(input []byte, msg proto.Message) []string {
 	dec := json.NewDecoder(bytes.NewReader(input))
 	// Number literals keep their text: the rules compare integers, durations
@@ -281,6 +282,8 @@ func (c *checker) singular(path string, fd protoreflect.FieldDescriptor, pv prot
 	case protoreflect.EnumKind:
 		c.enum(path, fd, pv.Enum(), v)
 	case protoreflect.BytesKind:
+		// Upstream JSON has no bytes type: a bytes field mirroring it can
+		// only hold a string's UTF-8, so that is what is compared.
 		s, ok := v.(string)
 		if !ok || s != string(pv.Bytes()) {
 			c.add(path, "%s not carried: bytes field %s holds %d bytes", describe(v), fd.Name(), len(pv.Bytes()))

@@ -503,11 +503,11 @@ func sampleConversation() *smartassistv1.Conversation {
 	}`)
 }
 
-func readSample(t *testing.T) []byte {
-	t.Helper()
+func readSample(tb testing.TB) []byte {
+	tb.Helper()
 	input, err := os.ReadFile(filepath.Join("..", "testdata", "sample.json"))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return input
 }
