@@ -1,0 +1,152 @@
+package smartassist
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// TokenSource supplies the JWT sent in the "auth" header when a request
+// carries no pass-through token. GetConversation calls Token once per HTTP
+// attempt, so a source may hand out a fresh token for every retry.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// Defaults for ClientCredentials.
+const (
+	defaultTokenTTL  = time.Hour
+	defaultTokenSkew = time.Minute
+)
+
+// ClientCredentials mints SmartAssist JWTs from an app's client id and
+// secret: HS256 signed with Secret, with claims appId and sub set to
+// ClientID, iat, and exp = iat + TTL (times in whole seconds).
+//
+// Without JTI a token is cached and reused until Skew before its expiry;
+// concurrent callers that find no valid token wait for a single mint. With
+// JTI every call mints a new token carrying a random 128-bit hex "jti",
+// because SmartAssist apps that enforce jti reject a jti they have already
+// seen: with JTI the token is minted per call instead of reused.
+//
+// A ClientCredentials is safe for concurrent use and must not be copied
+// after first use.
+type ClientCredentials struct {
+	ClientID string
+	Secret   []byte
+	// TTL is the token lifetime; 0 means 1h.
+	TTL time.Duration
+	// Skew is how long before expiry a cached token stops being handed out,
+	// which absorbs clock drift and the time a request spends in flight;
+	// 0 means 1m. A Skew not shorter than TTL is treated as TTL/2, otherwise
+	// no token would ever be reused.
+	Skew time.Duration
+	// JTI adds a random "jti" claim and disables caching.
+	JTI bool
+	// Now returns the current time; nil means time.Now. Tests inject a clock.
+	Now func() time.Time
+	// OnMint, if set, is called after each successful mint (e.g. to count
+	// mints in a metric).
+	OnMint func()
+
+	mu     sync.Mutex
+	cached string
+	expiry time.Time
+}
+
+var _ TokenSource = (*ClientCredentials)(nil)
+
+// Token returns a valid JWT, minting one when needed. Its errors never
+// contain the secret.
+func (c *ClientCredentials) Token(ctx context.Context) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	if c.ClientID == "" {
+		return "", errors.New("smartassist: client credentials: empty client id")
+	}
+	if len(c.Secret) == 0 {
+		return "", fmt.Errorf("smartassist: client credentials for %q: empty secret", c.ClientID)
+	}
+	if c.JTI {
+		tok, _, err := c.mint()
+		if err == nil && c.OnMint != nil {
+			c.OnMint()
+		}
+		return tok, err
+	}
+
+	c.mu.Lock()
+	now := c.now()
+	// Holding the lock across the mint is what makes concurrent callers share
+	// one token; HMAC signing takes microseconds, so the contention is
+	// negligible.
+	if c.cached != "" && now.Before(c.expiry.Add(-c.skew())) {
+		tok := c.cached
+		c.mu.Unlock()
+		return tok, nil
+	}
+	tok, exp, err := c.mint()
+	if err == nil {
+		c.cached, c.expiry = tok, exp
+	}
+	c.mu.Unlock()
+	// OnMint runs outside the lock so a slow hook cannot stall other callers.
+	if err == nil && c.OnMint != nil {
+		c.OnMint()
+	}
+	return tok, err
+}
+
+// mint signs a new token and returns it with its expiry.
+func (c *ClientCredentials) mint() (string, time.Time, error) {
+	iat := time.Unix(c.now().Unix(), 0) // JWT times have second precision.
+	exp := iat.Add(c.ttl())
+	claims := jwt.MapClaims{
+		"appId": c.ClientID,
+		"sub":   c.ClientID,
+		"iat":   iat.Unix(),
+		"exp":   exp.Unix(),
+	}
+	if c.JTI {
+		var b [16]byte
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails since Go 1.24.
+		claims["jti"] = hex.EncodeToString(b[:])
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(c.Secret)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("smartassist: sign token for client %q: %w", c.ClientID, err)
+	}
+	return tok, exp, nil
+}
+
+func (c *ClientCredentials) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *ClientCredentials) ttl() time.Duration {
+	if c.TTL > 0 {
+		return c.TTL
+	}
+	return defaultTokenTTL
+}
+
+func (c *ClientCredentials) skew() time.Duration {
+	skew := c.Skew
+	if skew <= 0 {
+		skew = defaultTokenSkew
+	}
+	if ttl := c.ttl(); skew >= ttl {
+		skew = ttl / 2
+	}
+	return skew
+}
