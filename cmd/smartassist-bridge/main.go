@@ -1,0 +1,208 @@
+// Command smartassist-bridge serves Kore.ai SmartAssist conversations over
+// gRPC, gRPC-Web and Connect (JSON and binary) on one port, answering each
+// call from SmartAssist's REST API.
+//
+// Usage:
+//
+//	smartassist-bridge [flags]
+//
+// With no flags it runs in demo mode: an embedded upstream serves the
+// conversation from SmartAssist's documentation, so that
+//
+//	go run ./cmd/smartassist-bridge &
+//	curl -s localhost:8080/smartassist.v1.ConversationService/GetConversation \
+//	  -H 'content-type: application/json' \
+//	  -d '{"streamId":"st-3bf09bef-f979-5489-b337-f465bd5db1f4","conversationId":"c-3c04346-e522-4c53-9e03-c9566d859aad"}'
+//
+// answers at once. In production, point --upstream at SmartAssist and give
+// either client credentials (--client-id with --client-secret-file) or let
+// callers pass their own JWT in an auth or authorization: Bearer header.
+// Every flag has an environment fallback SMARTASSIST_BRIDGE_<FLAG>; run with
+// -h for the list. On SIGTERM or SIGINT the bridge reports NOT_SERVING,
+// waits --drain-delay, and lets in-flight calls finish within
+// --shutdown-timeout.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
+	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
+	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills at once
+	}()
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr, nil)
+	if errors.Is(err, errUsage) {
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smartassist-bridge:", err)
+		os.Exit(1)
+	}
+}
+
+var errUsage = errors.New("usage")
+
+// run is the whole command. ready, when not nil, is told the addresses the
+// bridge and its admin server listen on (tests use it).
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(rpcAddr, adminAddr string)) error {
+	cfg, err := parseConfig(args, getenv, stderr)
+	if err != nil {
+		if errors.Is(err, flagErrHelp) {
+			return nil
+		}
+		if isFlagSyntaxError(err) {
+			return errUsage // the flag package has printed the problem and usage
+		}
+		return err
+	}
+	log := newLogger(cfg, stderr)
+
+	upstreamURL := cfg.Upstream
+	var tokens smartassist.TokenSource
+	if cfg.Demo() {
+		d, err := demo.Start()
+		if err != nil {
+			return fmt.Errorf("start demo upstream: %w", err)
+		}
+		defer d.Close(context.WithoutCancel(ctx))
+		upstreamURL = d.URL
+		tokens = staticToken("demo")
+		log.Warn("DEMO MODE: no --upstream given, serving the sample conversation from SmartAssist's documentation through an embedded upstream; this is not SmartAssist",
+			slog.String("stream_id", demo.StreamID), slog.String("conversation_id", demo.ConversationID))
+	} else if cfg.ClientID != "" {
+		tokens = &smartassist.ClientCredentials{ClientID: cfg.ClientID, Secret: []byte(cfg.ClientSecret), TTL: cfg.JWTTTL, JTI: cfg.JWTJTI}
+	}
+	client, err := smartassist.New(smartassist.Config{
+		BaseURL:      upstreamURL,
+		Timeout:      cfg.UpstreamTimeout,
+		MaxBodyBytes: cfg.MaxUpstreamBytes,
+		MaxAttempts:  cfg.UpstreamAttempts,
+		Tokens:       tokens,
+	})
+	if err != nil {
+		return fmt.Errorf("--upstream: %w", err)
+	}
+	defer client.Close()
+
+	b := bridge.New(bridge.Options{
+		Upstream:         client,
+		DefaultAccountID: cfg.AccountID,
+		CORSOrigins:      cfg.CORSOrigins,
+		MaxRequestBytes:  cfg.MaxRequestBytes,
+		Logger:           log,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen: %w", err)
+	}
+	var ready_ atomic.Bool
+	ready_.Store(true)
+	adminAddr := ""
+	if cfg.AdminListen != "" {
+		admin, err := startAdmin(cfg.AdminListen, &ready_, log)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("--admin-listen: %w", err)
+		}
+		defer admin.Close()
+		adminAddr = admin.Addr
+	}
+	log.Info("serving gRPC, gRPC-Web and Connect",
+		slog.String("addr", ln.Addr().String()), slog.String("admin_addr", adminAddr),
+		slog.Bool("tls", cfg.TLSCert != ""), slog.Bool("demo", cfg.Demo()),
+		slog.String("auth", authMode(cfg)), slog.Any("cors_origins", cfg.CORSOrigins))
+	if ready != nil {
+		ready(ln.Addr().String(), adminAddr)
+	}
+	return b.Serve(ctx, ln, bridge.ServeOptions{
+		CertFile:        cfg.TLSCert,
+		KeyFile:         cfg.TLSKey,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		DrainDelay:      cfg.DrainDelay,
+		OnDrain:         func() { ready_.Store(false) },
+	})
+}
+
+func authMode(cfg *Config) string {
+	switch {
+	case cfg.Demo():
+		return "demo"
+	case cfg.ClientID != "":
+		return "client-credentials"
+	}
+	return "pass-through"
+}
+
+// staticToken is the demo upstream's credential: it only checks presence.
+type staticToken string
+
+func (t staticToken) Token(context.Context) (string, error) { return string(t), nil }
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated already
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// adminServer serves operators: liveness, readiness and (see metrics.go)
+// Prometheus metrics, on their own port so they never share fate or
+// exposure with the API.
+type adminServer struct {
+	Addr string
+	srv  *http.Server
+}
+
+func startAdmin(addr string, ready *atomic.Bool, log *slog.Logger) (*adminServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "draining", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	a := &adminServer{Addr: ln.Addr().String(), srv: &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}}
+	go func() {
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("admin server stopped", slog.String("error", err.Error()))
+		}
+	}()
+	return a, nil
+}
+
+// Close stops the admin server once the API has drained.
+func (a *adminServer) Close() { _ = a.srv.Close() }

@@ -1,0 +1,190 @@
+// Package bridge assembles the smartassist-bridge server: the Connect
+// handlers, gRPC health and reflection, the interceptors every call passes
+// through, CORS for browsers, and one listener speaking HTTP/1.1 and HTTP/2
+// (cleartext or TLS) with a graceful, health-first shutdown.
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+	connectcors "connectrpc.com/cors"
+	"connectrpc.com/grpcreflect/v2"
+	"github.com/rs/cors"
+
+	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
+	"github.com/smartassist-bridge/smartassist-bridge/service/health"
+)
+
+// Options configure a Bridge.
+type Options struct {
+	// Upstream answers GetConversation; normally a *smartassist.Client.
+	Upstream service.Upstream
+	// DefaultAccountID is sent to SmartAssist when a request names no
+	// account.
+	DefaultAccountID string
+	// CORSOrigins are the browser origins allowed to call, exactly as
+	// browsers send them ("https://app.example.com"); "*" allows any. None
+	// means no CORS headers at all, so browsers on other origins are
+	// refused.
+	CORSOrigins []string
+	// MaxRequestBytes bounds a request message (after decompression);
+	// 0 means 1 MiB.
+	MaxRequestBytes int
+	// Logger receives one access line per RPC and every recovered panic.
+	Logger *slog.Logger
+	// Interceptors run inside panic recovery and the access log, in order:
+	// metrics and tracing go here.
+	Interceptors []connect.ServerInterceptor
+}
+
+// Bridge is the assembled server.
+type Bridge struct {
+	handler http.Handler
+	health  *health.Server
+	log     *slog.Logger
+}
+
+// New assembles a Bridge.
+func New(o Options) *Bridge {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = 1 << 20
+	}
+	interceptors := append([]connect.ServerInterceptor{recoverPanics(log), accessLog(log)}, o.Interceptors...)
+	rpc := connect.NewServer(interceptors...)
+	smartassistv1connect.RegisterConversationServiceHandler(rpc, service.NewConversationServer(o.Upstream, o.DefaultAccountID, log))
+	hs := health.New(smartassistv1connect.ConversationServiceName)
+	hs.Register(rpc)
+	grpcreflect.Register(rpc)
+
+	mux := http.NewServeMux()
+	connecthttp.Mount(mux, rpc, connecthttp.WithReadMaxBytes(o.MaxRequestBytes))
+	return &Bridge{handler: withCORS(mux, o.CORSOrigins), health: hs, log: log}
+}
+
+// Handler serves every RPC of the bridge.
+func (b *Bridge) Handler() http.Handler { return b.handler }
+
+// Health is the bridge's health state; Serve drains it on shutdown.
+func (b *Bridge) Health() *health.Server { return b.health }
+
+// withCORS lets the listed browser origins call over Connect and gRPC-Web,
+// exposing the headers and trailers those protocols need. With no origins
+// it adds nothing (rs/cors would otherwise allow every origin).
+func withCORS(h http.Handler, origins []string) http.Handler {
+	if len(origins) == 0 {
+		return h
+	}
+	return cors.New(cors.Options{
+		AllowedOrigins: origins,
+		AllowedMethods: connectcors.AllowedMethods(),
+		// The protocol headers, plus what our callers send: SmartAssist
+		// credentials and correlation/trace context.
+		AllowedHeaders: append(connectcors.AllowedHeaders(),
+			"Auth", "Authorization", "X-Request-Id", "Traceparent", "Tracestate", "Baggage"),
+		ExposedHeaders: connectcors.ExposedHeaders(),
+		MaxAge:         7200, // seconds; browsers cap it lower anyway
+	}).Handler(h)
+}
+
+// ServeOptions control how Serve runs and stops.
+type ServeOptions struct {
+	// CertFile and KeyFile, when both set, serve TLS (HTTP/2 via ALPN, and
+	// HTTP/1.1); otherwise cleartext HTTP/1.1 and h2c share the port.
+	CertFile, KeyFile string
+	// ShutdownTimeout bounds how long in-flight calls may take to finish
+	// once shutdown starts; calls still running then are cut. 0 means 20s.
+	ShutdownTimeout time.Duration
+	// DrainDelay is how long the server keeps accepting new calls after
+	// reporting NOT_SERVING, so load balancers and meshes that poll health
+	// stop sending before the listener closes.
+	DrainDelay time.Duration
+	// OnDrain is called when draining starts, after health reports
+	// NOT_SERVING (for example, to fail a readiness endpoint).
+	OnDrain func()
+}
+
+// Timeouts and limits of the listener. Reading a request's headers is
+// bounded; bodies are bounded by the message size limit and the RPC
+// deadline; there is no write timeout, as Watch streams are long-lived.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// Serve serves on ln until ctx is done, then shuts down gracefully: health
+// goes NOT_SERVING first, new calls are still accepted for DrainDelay, then
+// the listener closes and in-flight calls get up to ShutdownTimeout to
+// finish. It returns nil after a clean shutdown.
+func (b *Bridge) Serve(ctx context.Context, ln net.Listener, o ServeOptions) error {
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true) // gRPC clients without TLS speak h2c
+	protocols.SetHTTP2(true)
+	srv := &http.Server{
+		Handler:           b.handler,
+		Protocols:         protocols,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	served := make(chan error, 1)
+	go func() {
+		if o.CertFile != "" && o.KeyFile != "" {
+			served <- srv.ServeTLS(ln, o.CertFile, o.KeyFile)
+		} else {
+			served <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-served:
+		b.health.Shutdown()
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+
+	b.health.Shutdown()
+	b.log.Info("health: NOT_SERVING; draining", slog.Duration("drain_delay", o.DrainDelay), slog.Duration("shutdown_timeout", o.ShutdownTimeout))
+	if o.OnDrain != nil {
+		o.OnDrain()
+	}
+	time.Sleep(o.DrainDelay)
+
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if serveErr := <-served; !errors.Is(serveErr, http.ErrServerClosed) {
+		err = errors.Join(err, serveErr)
+	}
+	if err != nil {
+		_ = srv.Close() // cut what did not finish in time
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	b.log.Info("shutdown complete: every in-flight call finished")
+	return nil
+}
+
+// hasOrigin reports whether origins allows origin; used by tests and the
+// command's validation.
+func hasOrigin(origins []string, origin string) bool {
+	return slices.Contains(origins, origin) || slices.Contains(origins, "*")
+}
