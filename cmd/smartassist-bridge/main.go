@@ -40,7 +40,12 @@ import (
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
+	"github.com/smartassist-bridge/smartassist-bridge/service/telemetry"
+	"go.opentelemetry.io/otel/trace"
 )
+
+// version is the build's version, set with -ldflags "-X main.version=...".
+var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -60,9 +65,9 @@ func main() {
 
 var errUsage = errors.New("usage")
 
-// run is the whole command. ready, when not nil, is told the addresses the
+// run is the whole command. onReady, when not nil, is told the addresses the
 // bridge and its admin server listen on (tests use it).
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, ready func(rpcAddr, adminAddr string)) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, onReady func(rpcAddr, adminAddr string)) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
 		if errors.Is(err, flagErrHelp) {
@@ -74,6 +79,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	metrics := telemetry.NewMetrics()
+
+	var tracerProvider trace.TracerProvider
+	if telemetry.TracingEnabled(getenv) {
+		tp, err := telemetry.NewOTLPTracerProvider(ctx, getenv, version)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(flushCtx); err != nil {
+				log.Warn("flushing traces failed", slog.String("error", err.Error()))
+			}
+		}()
+		tracerProvider = tp
+		log.Info("tracing on: exporting spans over OTLP as the OTEL_* environment configures")
+	}
 
 	upstreamURL := cfg.Upstream
 	var tokens smartassist.TokenSource
@@ -88,15 +111,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.Warn("DEMO MODE: no --upstream given, serving the sample conversation from SmartAssist's documentation through an embedded upstream; this is not SmartAssist",
 			slog.String("stream_id", demo.StreamID), slog.String("conversation_id", demo.ConversationID))
 	} else if cfg.ClientID != "" {
-		tokens = &smartassist.ClientCredentials{ClientID: cfg.ClientID, Secret: []byte(cfg.ClientSecret), TTL: cfg.JWTTTL, JTI: cfg.JWTJTI}
+		tokens = &smartassist.ClientCredentials{ClientID: cfg.ClientID, Secret: []byte(cfg.ClientSecret),
+			TTL: cfg.JWTTTL, JTI: cfg.JWTJTI, OnMint: metrics.TokenMinted}
 	}
-	client, err := smartassist.New(smartassist.Config{
+	upstreamCfg := smartassist.Config{
 		BaseURL:      upstreamURL,
 		Timeout:      cfg.UpstreamTimeout,
 		MaxBodyBytes: cfg.MaxUpstreamBytes,
 		MaxAttempts:  cfg.UpstreamAttempts,
 		Tokens:       tokens,
-	})
+		Hooks:        metrics.UpstreamHooks(),
+	}
+	if tracerProvider != nil {
+		upstreamCfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+			return telemetry.UpstreamTransport(tracerProvider, rt)
+		}
+	}
+	client, err := smartassist.New(upstreamCfg)
 	if err != nil {
 		return fmt.Errorf("--upstream: %w", err)
 	}
@@ -108,17 +139,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		CORSOrigins:      cfg.CORSOrigins,
 		MaxRequestBytes:  cfg.MaxRequestBytes,
 		Logger:           log,
+		Metrics:          metrics,
+		TracerProvider:   tracerProvider,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen: %w", err)
 	}
-	var ready_ atomic.Bool
-	ready_.Store(true)
+	var ready atomic.Bool
+	ready.Store(true)
 	adminAddr := ""
 	if cfg.AdminListen != "" {
-		admin, err := startAdmin(cfg.AdminListen, &ready_, log)
+		admin, err := startAdmin(cfg.AdminListen, &ready, metrics.Handler(), log)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("--admin-listen: %w", err)
@@ -130,15 +163,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		slog.String("addr", ln.Addr().String()), slog.String("admin_addr", adminAddr),
 		slog.Bool("tls", cfg.TLSCert != ""), slog.Bool("demo", cfg.Demo()),
 		slog.String("auth", authMode(cfg)), slog.Any("cors_origins", cfg.CORSOrigins))
-	if ready != nil {
-		ready(ln.Addr().String(), adminAddr)
+	if onReady != nil {
+		onReady(ln.Addr().String(), adminAddr)
 	}
 	return b.Serve(ctx, ln, bridge.ServeOptions{
 		CertFile:        cfg.TLSCert,
 		KeyFile:         cfg.TLSKey,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		DrainDelay:      cfg.DrainDelay,
-		OnDrain:         func() { ready_.Store(false) },
+		OnDrain:         func() { ready.Store(false) },
 	})
 }
 
@@ -167,20 +200,20 @@ func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// adminServer serves operators: liveness, readiness and (see metrics.go)
-// Prometheus metrics, on their own port so they never share fate or
+// adminServer serves operators: liveness, readiness and Prometheus metrics, on their own port so they never share fate or
 // exposure with the API.
 type adminServer struct {
 	Addr string
 	srv  *http.Server
 }
 
-func startAdmin(addr string, ready *atomic.Bool, log *slog.Logger) (*adminServer, error) {
+func startAdmin(addr string, ready *atomic.Bool, metrics http.Handler, log *slog.Logger) (*adminServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "ok\n")
 	})

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"connectrpc.com/connect/v2"
@@ -19,10 +18,12 @@ import (
 	connectcors "connectrpc.com/cors"
 	"connectrpc.com/grpcreflect/v2"
 	"github.com/rs/cors"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/health"
+	"github.com/smartassist-bridge/smartassist-bridge/service/telemetry"
 )
 
 // Options configure a Bridge.
@@ -42,9 +43,11 @@ type Options struct {
 	MaxRequestBytes int
 	// Logger receives one access line per RPC and every recovered panic.
 	Logger *slog.Logger
-	// Interceptors run inside panic recovery and the access log, in order:
-	// metrics and tracing go here.
-	Interceptors []connect.ServerInterceptor
+	// Metrics, when set, counts and times every RPC.
+	Metrics *telemetry.Metrics
+	// TracerProvider, when set, makes a server span of every RPC,
+	// continuing the caller's W3C trace context.
+	TracerProvider trace.TracerProvider
 }
 
 // Bridge is the assembled server.
@@ -63,7 +66,16 @@ func New(o Options) *Bridge {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = 1 << 20
 	}
-	interceptors := append([]connect.ServerInterceptor{recoverPanics(log), accessLog(log)}, o.Interceptors...)
+	// Tracing runs outermost so the access log and everything inside see
+	// the span; metrics run innermost, closest to the handler.
+	var interceptors []connect.ServerInterceptor
+	if o.TracerProvider != nil {
+		interceptors = append(interceptors, telemetry.TracingInterceptor(o.TracerProvider))
+	}
+	interceptors = append(interceptors, recoverPanics(log), accessLog(log))
+	if o.Metrics != nil {
+		interceptors = append(interceptors, o.Metrics.Interceptor())
+	}
 	rpc := connect.NewServer(interceptors...)
 	smartassistv1connect.RegisterConversationServiceHandler(rpc, service.NewConversationServer(o.Upstream, o.DefaultAccountID, log))
 	hs := health.New(smartassistv1connect.ConversationServiceName)
@@ -181,10 +193,4 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener, o ServeOptions) err
 	}
 	b.log.Info("shutdown complete: every in-flight call finished")
 	return nil
-}
-
-// hasOrigin reports whether origins allows origin; used by tests and the
-// command's validation.
-func hasOrigin(origins []string, origin string) bool {
-	return slices.Contains(origins, origin) || slices.Contains(origins, "*")
 }

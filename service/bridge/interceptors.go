@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/smartassist-bridge/smartassist-bridge/service/health"
+	"github.com/smartassist-bridge/smartassist-bridge/service/telemetry"
 )
 
 // recoverPanics turns a panic anywhere in a call into an internal error for
@@ -56,7 +57,7 @@ func accessLog(log *slog.Logger) connect.ServerInterceptor {
 			if status := upstreamStatus(spec, err); status != "" {
 				attrs = append(attrs, slog.String("upstream_status", status))
 			}
-			if traceID := traceIDFrom(ctx); traceID != "" {
+			if traceID := telemetry.TraceID(ctx); traceID != "" {
 				attrs = append(attrs, slog.String("trace_id", traceID))
 			}
 			level := slog.LevelInfo
@@ -71,9 +72,6 @@ func accessLog(log *slog.Logger) connect.ServerInterceptor {
 		}
 	}
 }
-
-// traceIDFrom is replaced when tracing is wired in; see tracing.go.
-var traceIDFrom = func(context.Context) string { return "" }
 
 func codeName(err error) string {
 	if err == nil {

@@ -87,6 +87,9 @@ type Config struct {
 	// them to keep retries fast.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
+	// WrapTransport, when set, wraps the HTTP client's transport, e.g. to
+	// trace each request and propagate the trace context.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Hooks are optional observability callbacks. They are called synchronously
@@ -183,6 +186,13 @@ func New(cfg Config) (*Client, error) {
 		c.hc = &hc
 	} else {
 		c.hc = &http.Client{Transport: newTransport()}
+	}
+	if cfg.WrapTransport != nil {
+		rt := c.hc.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		c.hc.Transport = cfg.WrapTransport(rt)
 	}
 	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	return c, nil
