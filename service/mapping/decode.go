@@ -25,6 +25,7 @@
 package mapping
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -144,17 +145,8 @@ func (t *transcoder) end(start int) {
 // message that p plans.
 func (t *transcoder) object(p *messagePlan) error {
 	s := &t.s
-	empty, err := s.openObject()
-	if err != nil || empty {
-		return err
-	}
 	learn := &p.first // where the key order seen so far is remembered
-	for {
-		keyAt := s.pos
-		k, err := s.key()
-		if err != nil {
-			return err
-		}
+	return s.members(func(k []byte, keyAt int) error {
 		var fp *fieldPlan
 		if learn != nil {
 			if guess := learn.Load(); guess != nil && guess.key == string(k) {
@@ -167,37 +159,29 @@ func (t *transcoder) object(p *messagePlan) error {
 				learn.Store(fp)
 			}
 		}
-		if fp != nil {
-			learn = &fp.next
-		} else {
+		if fp == nil {
 			learn = nil // an unknown key breaks the chain until the next known one
-		}
-		if fp != nil {
-			mark, start, depth := len(t.out), s.pos, s.depth
-			fits, err := t.field(fp)
-			if err != nil {
-				return within(err, "."+fp.key)
+			if err := t.unmapped(p, k); err != nil {
+				return within(err, "."+s.keyAt(keyAt))
 			}
-			if !fits {
-				// Not of the field's type: keep it verbatim instead.
-				t.out = t.out[:mark]
-				s.pos, s.depth = start, depth
-				if err := t.unmapped(p, []byte(fp.key)); err != nil {
-					return within(err, "."+fp.key)
-				}
-			}
-		} else if err := t.unmapped(p, k); err != nil {
-			return within(err, "."+s.keyAt(keyAt))
-		}
-		more, err := s.next('}')
-		if err != nil {
-			return err
-		}
-		if !more {
-			s.leave()
 			return nil
 		}
-	}
+		learn = &fp.next
+		mark, start, depth := len(t.out), s.pos, s.depth
+		fits, err := t.field(fp)
+		if err != nil {
+			return within(err, "."+fp.key)
+		}
+		if !fits {
+			// Not of the field's type: keep it verbatim instead.
+			t.out = t.out[:mark]
+			s.pos, s.depth = start, depth
+			if err := t.unmapped(p, []byte(fp.key)); err != nil {
+				return within(err, "."+fp.key)
+			}
+		}
+		return nil
+	})
 }
 
 // unmapped writes the value at the scanner into the catch-all Struct under
@@ -263,44 +247,40 @@ func (t *transcoder) field(fp *fieldPlan) (fits bool, err error) {
 
 func (t *transcoder) list(fp *fieldPlan) (fits bool, err error) {
 	s := &t.s
-	empty, err := s.openArray()
-	if err != nil || empty {
-		return err == nil, err
-	}
-	for i := 0; ; i++ {
+	err = s.elements(func(i int) error {
 		c := s.peek()
 		switch fp.kind {
 		case kindMessage:
 			if c != '{' {
-				return false, nil
+				return errNotFit
 			}
 			start := t.begin(fp.num)
 			err := t.object(fp.msg)
 			t.end(start)
 			if err != nil {
-				return false, within(err, "["+strconv.Itoa(i)+"]")
+				return within(err, "["+strconv.Itoa(i)+"]")
 			}
 		case kindUnsupported:
-			return false, nil
+			return errNotFit
 		default:
 			fits, err := t.scalar(fp.num, fp.kind, c)
 			if err != nil {
-				return false, within(err, "["+strconv.Itoa(i)+"]")
+				return within(err, "["+strconv.Itoa(i)+"]")
 			}
 			if !fits {
-				return false, nil
+				return errNotFit
 			}
 		}
-		more, err := s.next(']')
-		if err != nil {
-			return false, err
-		}
-		if !more {
-			s.leave()
-			return true, nil
-		}
+		return nil
+	})
+	if err == errNotFit {
+		return false, nil
 	}
+	return err == nil, err
 }
+
+// errNotFit stops reading a list at an element of the wrong type.
+var errNotFit = errors.New("value does not fit the field")
 
 // scalar transcodes a value of a non-message kind, or of a well-known type
 // that is a value in JSON, starting with byte c, as field num.
@@ -532,52 +512,24 @@ func (t *transcoder) value() error {
 // google.protobuf.Struct.
 func (t *transcoder) structFields() error {
 	s := &t.s
-	empty, err := s.openObject()
-	if err != nil || empty {
-		return err
-	}
-	for {
-		keyAt := s.pos
-		k, err := s.key()
-		if err != nil {
-			return err
-		}
+	return s.members(func(k []byte, keyAt int) error {
 		if err := t.structEntry(k); err != nil {
 			return within(err, "."+s.keyAt(keyAt))
 		}
-		more, err := s.next('}')
-		if err != nil {
-			return err
-		}
-		if !more {
-			s.leave()
-			return nil
-		}
-	}
+		return nil
+	})
 }
 
 // listValues transcodes a JSON array into the content of a
 // google.protobuf.ListValue.
 func (t *transcoder) listValues() error {
-	s := &t.s
-	empty, err := s.openArray()
-	if err != nil || empty {
-		return err
-	}
-	for i := 0; ; i++ {
+	return t.s.elements(func(i int) error {
 		start := t.begin(1) // ListValue.values
 		err := t.value()
 		t.end(start)
 		if err != nil {
 			return within(err, "["+strconv.Itoa(i)+"]")
 		}
-		more, err := s.next(']')
-		if err != nil {
-			return err
-		}
-		if !more {
-			s.leave()
-			return nil
-		}
-	}
+		return nil
+	})
 }

@@ -126,33 +126,64 @@ func (s *scanner) next(closer byte) (more bool, err error) {
 	return false, s.errorf(s.pos, "expected ',' or %q, found %s", string(closer), s.describe(s.pos))
 }
 
-// openObject consumes '{' and reports whether the object is empty (and so
-// already closed).
-func (s *scanner) openObject() (empty bool, err error) {
+// members reads the object at s.pos (the caller has seen its '{'),
+// calling fn for each member with its key and the key's offset; fn reads
+// the value. The key aliases the input or scratch space (see key).
+func (s *scanner) members(fn func(key []byte, keyAt int) error) error {
 	if err := s.enter(); err != nil {
-		return false, err
+		return err
 	}
-	s.pos++ // '{', checked by the caller
+	s.pos++ // '{'
 	if s.peek() == '}' {
 		s.pos++
 		s.leave()
-		return true, nil
+		return nil
 	}
-	return false, nil
+	for {
+		keyAt := s.pos
+		k, err := s.key()
+		if err != nil {
+			return err
+		}
+		if err := fn(k, keyAt); err != nil {
+			return err
+		}
+		more, err := s.next('}')
+		if err != nil {
+			return err
+		}
+		if !more {
+			s.leave()
+			return nil
+		}
+	}
 }
 
-// openArray is openObject for arrays.
-func (s *scanner) openArray() (empty bool, err error) {
+// elements reads the array at s.pos (the caller has seen its '['),
+// calling fn to read each element.
+func (s *scanner) elements(fn func(i int) error) error {
 	if err := s.enter(); err != nil {
-		return false, err
+		return err
 	}
 	s.pos++ // '['
 	if s.peek() == ']' {
 		s.pos++
 		s.leave()
-		return true, nil
+		return nil
 	}
-	return false, nil
+	for i := 0; ; i++ {
+		if err := fn(i); err != nil {
+			return err
+		}
+		more, err := s.next(']')
+		if err != nil {
+			return err
+		}
+		if !more {
+			s.leave()
+			return nil
+		}
+	}
 }
 
 // key reads an object key and the ':' after it. The returned bytes alias the
