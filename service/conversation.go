@@ -86,7 +86,11 @@ func (s *ConversationServer) GetConversation(ctx context.Context, req *smartassi
 		s.log.ErrorContext(ctx, "smartassist sent an unreadable conversation",
 			slog.String("stream_id", req.GetStreamId()), slog.String("conversation_id", req.GetConversationId()),
 			slog.Int("bytes", len(body)), slog.String("error", err.Error()))
-		return nil, newError(connect.CodeInternal, "SmartAssist returned a conversation that is not valid JSON", reasonUpstreamBadResponse, nil).WithCause(err)
+		// SmartAssist did answer, so the ErrorInfo says with what status,
+		// as for every other answer: Upstream returns a body only for a
+		// 2xx, and SmartAssist's is 200.
+		meta := map[string]string{"httpStatus": "200"}
+		return nil, newError(connect.CodeInternal, "SmartAssist returned a conversation that is not valid JSON", reasonUpstreamBadResponse, meta).WithCause(err)
 	}
 	return &smartassistv1.GetConversationResponse{Conversation: conv}, nil
 }

@@ -23,6 +23,7 @@ const ErrorDomain = "smartassist-bridge"
 
 // ErrorInfo reasons: stable, UPPER_SNAKE_CASE, for clients to branch on.
 const (
+	reasonInternal            = "INTERNAL"
 	reasonInvalidArgument     = "INVALID_ARGUMENT"
 	reasonMissingCredentials  = "MISSING_CREDENTIALS"
 	reasonNotFound            = "CONVERSATION_NOT_FOUND"
@@ -44,7 +45,17 @@ const (
 type statusRow struct {
 	code    connect.Code
 	reason  string
-	message string // for the caller; %[1]s is the stream id, %[2]s the conversation id
+	message string // for the caller; %[1]q is the stream id, %[2]q the conversation id
+}
+
+// format returns the row's message for a request. Most messages name
+// neither id, and fmt.Sprintf would append "%!(EXTRA ...)" to those, so
+// only messages that name one are formatted.
+func (r statusRow) format(streamID, conversationID string) string {
+	if !strings.Contains(r.message, "%[") {
+		return r.message
+	}
+	return fmt.Sprintf(r.message, streamID, conversationID)
 }
 
 // statusTable maps SmartAssist's HTTP status to a Connect code by meaning,
@@ -89,7 +100,7 @@ func statusRowFor(status int) statusRow {
 func upstreamError(ctx context.Context, req *smartassistv1.GetConversationRequest, err error) *connect.Error {
 	var ue *smartassist.Error
 	if !errors.As(err, &ue) {
-		return newError(connect.CodeInternal, "calling SmartAssist failed", reasonUnavailable, nil).WithCause(err)
+		return newError(connect.CodeInternal, "calling SmartAssist failed", reasonInternal, nil).WithCause(err)
 	}
 	meta := map[string]string{"attempts": strconv.Itoa(ue.Attempts)}
 	if ue.HTTPStatus != 0 {
@@ -105,7 +116,7 @@ func upstreamError(ctx context.Context, req *smartassistv1.GetConversationReques
 	switch ue.Kind {
 	case smartassist.KindStatus:
 		row := statusRowFor(ue.HTTPStatus)
-		cerr = newError(row.code, fmt.Sprintf(row.message, req.GetStreamId(), req.GetConversationId()), row.reason, meta)
+		cerr = newError(row.code, row.format(req.GetStreamId(), req.GetConversationId()), row.reason, meta)
 		if ue.HTTPStatus == 429 || (row.code == connect.CodeUnavailable && ue.RetryAfter > 0) {
 			delay := ue.RetryAfter
 			if delay <= 0 {
@@ -132,7 +143,7 @@ func upstreamError(ctx context.Context, req *smartassistv1.GetConversationReques
 	case smartassist.KindInvalidRequest:
 		cerr = newError(connect.CodeInvalidArgument, "the request cannot be sent to SmartAssist", reasonInvalidArgument, meta)
 	default:
-		cerr = newError(connect.CodeInternal, "calling SmartAssist failed", reasonUnavailable, meta)
+		cerr = newError(connect.CodeInternal, "calling SmartAssist failed", reasonInternal, meta)
 	}
 	return cerr.WithCause(err)
 }

@@ -87,34 +87,30 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		fs.PrintDefaults()
 	}
 
-	// Environment first, so that flags given on the command line win.
-	fromEnv := map[string]bool{}
-	var envErr error
-	fs.VisitAll(func(f *flag.Flag) {
-		v := getenv(envName(f.Name))
-		if v == "" {
-			return
-		}
-		fromEnv[f.Name] = true
-		if err := fs.Set(f.Name, v); err != nil {
-			envErr = errors.Join(envErr, fmt.Errorf("invalid %s for --%s: %v", envName(f.Name), f.Name, err))
-		}
-	})
-	if envErr != nil {
-		return nil, envErr
-	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: every setting is a flag", fs.Args())
 	}
+	// The environment fills in what the command line did not set, so a
+	// flag always wins, even over an invalid variable.
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	for name := range fromEnv {
-		if !given[name] {
-			given[name] = true
+	fromEnv := map[string]bool{}
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if v == "" || given[f.Name] {
+			return
 		}
+		fromEnv[f.Name], given[f.Name] = true, true
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = errors.Join(envErr, fmt.Errorf("invalid %s for --%s: %v", envName(f.Name), f.Name, err))
+		}
+	})
+	if envErr != nil {
+		return nil, envErr
 	}
 	c.CORSOrigins = splitList(cors)
 	if err := c.validate(given, fromEnv); err != nil {
@@ -239,7 +235,9 @@ func (c *Config) validate(given, fromEnv map[string]bool) error {
 			continue
 		}
 		u, err := url.Parse(o)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		// Browsers send an origin without a path; rs/cors compares exactly,
+		// so even a trailing slash would silently never match.
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			bad("cors-origins", "%q is not an origin like https://app.example.com", o)
 		}
 	}

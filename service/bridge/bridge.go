@@ -67,15 +67,17 @@ func New(o Options) *Bridge {
 		o.MaxRequestBytes = 1 << 20
 	}
 	// Tracing runs outermost so the access log and everything inside see
-	// the span; metrics run innermost, closest to the handler.
+	// the span; panic recovery runs innermost, so that a panicking call is
+	// an internal error that the access log, metrics and span all record.
 	var interceptors []connect.ServerInterceptor
 	if o.TracerProvider != nil {
 		interceptors = append(interceptors, telemetry.TracingInterceptor(o.TracerProvider))
 	}
-	interceptors = append(interceptors, recoverPanics(log), accessLog(log))
+	interceptors = append(interceptors, accessLog(log))
 	if o.Metrics != nil {
 		interceptors = append(interceptors, o.Metrics.Interceptor())
 	}
+	interceptors = append(interceptors, recoverPanics(log))
 	rpc := connect.NewServer(interceptors...)
 	smartassistv1connect.RegisterConversationServiceHandler(rpc, service.NewConversationServer(o.Upstream, o.DefaultAccountID, log))
 	hs := health.New(smartassistv1connect.ConversationServiceName)
