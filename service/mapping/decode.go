@@ -51,8 +51,10 @@ func Conversation(data []byte) (*smartassistv1.Conversation, error) {
 // are the only allocations of the JSON pass.
 var transcoders = sync.Pool{New: func() any { return new(transcoder) }}
 
-// maxPooledBuffer keeps one huge document from pinning its buffer forever.
-const maxPooledBuffer = 1 << 20
+// maxPooledBuffer keeps one huge document from pinning its buffer forever;
+// below it, buffers are reused so that a large conversation does not grow
+// (and clear) a fresh buffer every time.
+const maxPooledBuffer = 8 << 20
 
 // Unmarshal resets m and fills it from data, a JSON object as SmartAssist
 // sends it. m's message type must follow the smartassist.v1 conventions; any
@@ -71,6 +73,11 @@ func Unmarshal(data []byte, m proto.Message) error {
 	}()
 	t.s = scanner{data: data, buf: t.s.buf[:0]}
 	t.out = t.out[:0]
+	if cap(t.out) < len(data) {
+		// The wire form is smaller than the JSON (no quotes, no key names),
+		// so one allocation this size avoids growing the buffer by doubling.
+		t.out = make([]byte, 0, len(data))
+	}
 
 	s := &t.s
 	switch c := s.peek(); c {
