@@ -13,22 +13,26 @@
 // is an error, a *SyntaxError saying where. Input is bounded by MaxBytes and
 // MaxDepth, and no input makes Unmarshal panic.
 //
-// How: the JSON is transcoded, guided by a per-type plan built once from the
-// descriptors, straight into protobuf wire format, which the generated
-// code's table-driven proto.Unmarshal then turns into Go structs. That is
-// several times cheaper than setting fields through protoreflect, and it
-// makes "this value does not fit, keep it verbatim instead" a matter of
-// truncating the output buffer and reading the value again.
+// How: plans built once per message type from the descriptors (and, for
+// generated types, the structs' field offsets) guide one pass over the
+// JSON that writes each value straight into the generated Go struct (see
+// direct.go). Types without generated structs go through a second path
+// that transcodes to protobuf wire format and lets proto.Unmarshal build
+// the message; a differential fuzz test holds the two to one answer.
+// "This value does not fit, keep it verbatim instead" is a rewind of the
+// scanner and a reset of the field.
 //
-// Repeated keys in one object follow protobuf merge semantics: the last
-// scalar wins, messages merge and lists concatenate; nothing is dropped.
+// A key repeated in one object: the last one wins (the wire path follows
+// protobuf merge semantics instead). Nothing is dropped either way.
 package mapping
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -64,6 +68,15 @@ func Unmarshal(data []byte, m proto.Message) error {
 	if len(data) > MaxBytes {
 		return &SyntaxError{Msg: fmt.Sprintf("document of %d bytes is over the %d-byte limit", len(data), MaxBytes), Line: 1, Column: 1}
 	}
+	if p := directPlanFor(m); p != nil {
+		return unmarshalDirect(data, m, p)
+	}
+	return unmarshalWire(data, m)
+}
+
+// unmarshalWire is Unmarshal through wire format, for message types
+// without a direct plan.
+func unmarshalWire(data []byte, m proto.Message) error {
 	t := transcoders.Get().(*transcoder)
 	defer func() {
 		t.s.data = nil
@@ -80,12 +93,8 @@ func Unmarshal(data []byte, m proto.Message) error {
 	}
 
 	s := &t.s
-	switch c := s.peek(); c {
-	case '{':
-	case 0:
-		return s.errorf(s.pos, "empty document, want a JSON object")
-	default:
-		return s.errorf(s.pos, "top-level value is %s, want a JSON object", an(kindAt(c)))
+	if err := checkTopLevel(s); err != nil {
+		return err
 	}
 	if err := t.object(planFor(m.ProtoReflect().Descriptor())); err != nil {
 		if se, ok := err.(*SyntaxError); ok {
@@ -101,6 +110,48 @@ func Unmarshal(data []byte, m proto.Message) error {
 		return fmt.Errorf("smartassist json: internal error decoding transcoded message: %w", err)
 	}
 	return nil
+}
+
+var directs = sync.Pool{New: func() any { return new(direct) }}
+
+// unmarshalDirect is Unmarshal for message types with a direct plan.
+func unmarshalDirect(data []byte, m proto.Message, p *directPlan) error {
+	d := directs.Get().(*direct)
+	defer func() {
+		d.s.data = nil
+		if cap(d.s.buf) <= maxPooledBuffer {
+			directs.Put(d)
+		}
+	}()
+	d.s = scanner{data: data, buf: d.s.buf[:0]}
+	s := &d.s
+	if err := checkTopLevel(s); err != nil {
+		return err
+	}
+	err := d.object(p, reflect.ValueOf(m).UnsafePointer())
+	if err == nil && s.peek() != 0 {
+		err = s.errorf(s.pos, "unexpected %s after the top-level object", s.describe(s.pos))
+	}
+	if err != nil {
+		proto.Reset(m) // nothing half-read is left behind
+		if se, ok := err.(*SyntaxError); ok && !strings.HasPrefix(se.Path, "$") {
+			se.Path = "$" + se.Path
+		}
+		return err
+	}
+	return nil
+}
+
+// checkTopLevel accepts only a JSON object as the document.
+func checkTopLevel(s *scanner) error {
+	switch c := s.peek(); c {
+	case '{':
+		return nil
+	case 0:
+		return s.errorf(s.pos, "empty document, want a JSON object")
+	default:
+		return s.errorf(s.pos, "top-level value is %s, want a JSON object", an(kindAt(c)))
+	}
 }
 
 func an(kind string) string {

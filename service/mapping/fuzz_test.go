@@ -50,60 +50,8 @@ func FuzzDecode(f *testing.F) {
 		if _, err := protojson.Marshal(c); err != nil {
 			t.Fatalf("protojson.Marshal: %v", err)
 		}
-		if !hasRepeatedKey(in) {
+		if !mappingtest.HasRepeatedKey(in) {
 			mappingtest.AssertLossless(t, in, c)
 		}
 	})
-}
-
-// hasRepeatedKey reports whether any object in the valid JSON doc repeats a
-// key.
-func hasRepeatedKey(doc []byte) bool {
-	dec := json.NewDecoder(strings.NewReader(string(doc)))
-	type frame struct {
-		keys     map[string]bool
-		isObject bool
-		wantKey  bool
-	}
-	var stack []*frame
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return false
-		}
-		var top *frame
-		if len(stack) > 0 {
-			top = stack[len(stack)-1]
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			switch v {
-			case '{':
-				if top != nil && top.isObject {
-					top.wantKey = true
-				}
-				stack = append(stack, &frame{keys: map[string]bool{}, isObject: true, wantKey: true})
-			case '[':
-				if top != nil && top.isObject {
-					top.wantKey = true
-				}
-				stack = append(stack, &frame{})
-			default:
-				stack = stack[:len(stack)-1]
-			}
-		default:
-			if top != nil && top.isObject {
-				if top.wantKey {
-					k := v.(string)
-					if top.keys[k] {
-						return true
-					}
-					top.keys[k] = true
-					top.wantKey = false
-				} else {
-					top.wantKey = true
-				}
-			}
-		}
-	}
 }

@@ -1,0 +1,536 @@
+package mapping
+
+import (
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// The direct path writes decoded values straight into the fields of the
+// generated Go structs, at offsets worked out once per message type from
+// the descriptors and the structs' protobuf tags. It does what the wire
+// path (transcode, then proto.Unmarshal) does, without the round trip
+// through wire format, and is several times cheaper on large
+// conversations. Every Go type it writes is checked against the field's
+// descriptor when the plan is built; a message type whose generated struct
+// does not have the expected shape (dynamicpb, or a future code generator)
+// has no direct plan and goes the wire path instead. Both paths are held
+// to the same output by a differential fuzz test.
+
+// directField is one field's place and reading in a generated struct.
+type directField struct {
+	key      string
+	off      uintptr
+	kind     kind
+	list     bool
+	optional bool // a pointer to a scalar (proto3 optional)
+	msg      *directPlan
+	next     atomic.Pointer[directField] // as fieldPlan.next
+}
+
+// directPlan maps a message type's upstream keys to struct fields.
+type directPlan struct {
+	goType   reflect.Type // the struct type
+	fields   map[string]*directField
+	first    atomic.Pointer[directField]
+	catchAll uintptr
+	hasAll   bool
+}
+
+var (
+	directPlans   sync.Map // reflect.Type -> *directPlan, or noDirectPlan
+	noDirectPlan  = &directPlan{}
+	timestampType = reflect.TypeFor[*timestamppb.Timestamp]()
+	durationType  = reflect.TypeFor[*durationpb.Duration]()
+	valueType     = reflect.TypeFor[*structpb.Value]()
+	structType    = reflect.TypeFor[*structpb.Struct]()
+)
+
+// directPlanFor returns the direct plan of m's Go type, or nil when the
+// type cannot be written directly.
+func directPlanFor(m proto.Message) *directPlan {
+	t := reflect.TypeOf(m)
+	if p, ok := directPlans.Load(t); ok {
+		if p == noDirectPlan {
+			return nil
+		}
+		return p.(*directPlan)
+	}
+	building := map[reflect.Type]*directPlan{}
+	p := buildDirectPlan(t, m.ProtoReflect().Descriptor(), building)
+	if p == nil {
+		directPlans.Store(t, noDirectPlan)
+		return nil
+	}
+	for typ, bp := range building {
+		directPlans.LoadOrStore(reflect.PointerTo(typ), bp)
+	}
+	actual, _ := directPlans.Load(t)
+	return actual.(*directPlan)
+}
+
+// buildDirectPlan plans *T for descriptor md, or returns nil.
+func buildDirectPlan(ptr reflect.Type, md protoreflect.MessageDescriptor, building map[reflect.Type]*directPlan) *directPlan {
+	if ptr.Kind() != reflect.Pointer || ptr.Elem().Kind() != reflect.Struct {
+		return nil
+	}
+	st := ptr.Elem()
+	if p, ok := building[st]; ok {
+		return p
+	}
+	p := &directPlan{goType: st, fields: map[string]*directField{}}
+	building[st] = p
+	byNumber := map[protoreflect.FieldNumber]reflect.StructField{}
+	for i := range st.NumField() {
+		sf := st.Field(i)
+		if _, oneof := sf.Tag.Lookup("protobuf_oneof"); oneof {
+			return nil // oneofs are not written directly
+		}
+		tag, ok := sf.Tag.Lookup("protobuf")
+		if !ok {
+			continue
+		}
+		parts := strings.Split(tag, ",")
+		if len(parts) < 2 {
+			return nil
+		}
+		n, err := strconv.Atoi(parts[1])
+		if err != nil {
+			return nil
+		}
+		byNumber[protoreflect.FieldNumber(n)] = sf
+	}
+	fields := md.Fields()
+	if len(byNumber) != fields.Len() {
+		return nil
+	}
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		sf, ok := byNumber[fd.Number()]
+		if !ok {
+			return nil
+		}
+		if isCatchAll(fd) {
+			if sf.Type != structType {
+				return nil
+			}
+			p.catchAll, p.hasAll = sf.Offset, true
+			continue
+		}
+		f := &directField{key: UpstreamKey(fd), off: sf.Offset, kind: kindOf(fd), list: fd.IsList(), optional: fd.HasPresence() && fd.Message() == nil}
+		if !goTypeFits(f, sf.Type) {
+			return nil
+		}
+		if f.kind == kindMessage {
+			elem := sf.Type
+			if f.list {
+				elem = elem.Elem()
+			}
+			if f.msg = buildDirectPlan(elem, fd.Message(), building); f.msg == nil {
+				return nil
+			}
+		}
+		p.fields[f.key] = f
+	}
+	return p
+}
+
+// goTypeFits checks that the Go type of a struct field is what the direct
+// writers assume for its kind.
+func goTypeFits(f *directField, t reflect.Type) bool {
+	if f.list {
+		if t.Kind() != reflect.Slice {
+			return false
+		}
+		t = t.Elem()
+	} else if f.optional {
+		if t.Kind() != reflect.Pointer {
+			return false
+		}
+		t = t.Elem()
+	}
+	switch f.kind {
+	case kindString:
+		return t.Kind() == reflect.String
+	case kindBool:
+		return t.Kind() == reflect.Bool
+	case kindInt32:
+		return t.Kind() == reflect.Int32
+	case kindInt64:
+		return t.Kind() == reflect.Int64
+	case kindDouble:
+		return t.Kind() == reflect.Float64
+	case kindTimestamp:
+		return t == timestampType
+	case kindDuration:
+		return t == durationType
+	case kindValue:
+		return t == valueType
+	case kindStruct:
+		return t == structType && !f.list
+	case kindMessage:
+		return t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct
+	case kindUnsupported:
+		return true // never written: its values go to the catch-all
+	}
+	return false
+}
+
+// direct decodes JSON into generated structs.
+type direct struct{ s scanner }
+
+// object reads the object at the scanner into the struct at base.
+func (d *direct) object(p *directPlan, base unsafe.Pointer) error {
+	s := &d.s
+	learn := &p.first
+	return s.members(func(k []byte, keyAt int) error {
+		var f *directField
+		if learn != nil {
+			if guess := learn.Load(); guess != nil && guess.key == string(k) {
+				f = guess
+			}
+		}
+		if f == nil {
+			f = p.fields[string(k)]
+			if learn != nil && f != nil {
+				learn.Store(f)
+			}
+		}
+		if f == nil {
+			learn = nil
+			key := string(k)
+			v, err := d.value()
+			if err != nil {
+				return within(err, "."+key)
+			}
+			d.putUnmapped(p, base, key, v)
+			return nil
+		}
+		learn = &f.next
+		start, depth := s.pos, s.depth
+		fits, err := d.field(f, unsafe.Add(base, f.off))
+		if err != nil {
+			return within(err, "."+f.key)
+		}
+		if fits {
+			if p.hasAll {
+				if all := *(**structpb.Struct)(unsafe.Add(base, p.catchAll)); all != nil {
+					delete(all.Fields, f.key) // a repeated key: the last one wins
+				}
+			}
+			return nil
+		}
+		clearField(f, unsafe.Add(base, f.off))
+		s.pos, s.depth = start, depth
+		v, err := d.value()
+		if err != nil {
+			return within(err, "."+f.key)
+		}
+		d.putUnmapped(p, base, f.key, v)
+		return nil
+	})
+}
+
+func (d *direct) putUnmapped(p *directPlan, base unsafe.Pointer, key string, v *structpb.Value) {
+	if !p.hasAll {
+		return
+	}
+	all := (**structpb.Struct)(unsafe.Add(base, p.catchAll))
+	if *all == nil {
+		*all = &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	}
+	(*all).Fields[key] = v
+}
+
+// clearField gives a field its zero value again, after a read that did not
+// fit (or before a repeated key replaces it).
+func clearField(f *directField, ptr unsafe.Pointer) {
+	switch {
+	case f.list && f.kind == kindString:
+		*(*[]string)(ptr) = nil
+	case f.list && f.kind == kindBool:
+		*(*[]bool)(ptr) = nil
+	case f.list && f.kind == kindInt32:
+		*(*[]int32)(ptr) = nil
+	case f.list && f.kind == kindInt64:
+		*(*[]int64)(ptr) = nil
+	case f.list && f.kind == kindDouble:
+		*(*[]float64)(ptr) = nil
+	case f.list:
+		*(*[]unsafe.Pointer)(ptr) = nil // a slice of pointers, whatever to
+	case f.optional, f.kind >= kindTimestamp:
+		*(*unsafe.Pointer)(ptr) = nil
+	case f.kind == kindString:
+		*(*string)(ptr) = ""
+	case f.kind == kindBool:
+		*(*bool)(ptr) = false
+	case f.kind == kindInt32:
+		*(*int32)(ptr) = 0
+	case f.kind == kindInt64:
+		*(*int64)(ptr) = 0
+	case f.kind == kindDouble:
+		*(*float64)(ptr) = 0
+	}
+}
+
+// field reads the value at the scanner into the field at ptr, reporting
+// fits=false when it is not of the field's type.
+func (d *direct) field(f *directField, ptr unsafe.Pointer) (fits bool, err error) {
+	s := &d.s
+	c := s.peek()
+	clearField(f, ptr) // a repeated key replaces, it does not merge
+	if c == 'n' {
+		return true, s.literal("null") // null means "not set"
+	}
+	if f.list {
+		if c != '[' {
+			return false, nil
+		}
+		return d.list(f, ptr)
+	}
+	switch f.kind {
+	case kindMessage:
+		if c != '{' {
+			return false, nil
+		}
+		obj := reflect.New(f.msg.goType).UnsafePointer()
+		*(*unsafe.Pointer)(ptr) = obj
+		return true, d.object(f.msg, obj)
+	case kindUnsupported:
+		return false, nil
+	}
+	return d.scalar(f, ptr, c)
+}
+
+func (d *direct) list(f *directField, ptr unsafe.Pointer) (fits bool, err error) {
+	s := &d.s
+	err = s.elements(func(i int) error {
+		c := s.peek()
+		var fits bool
+		var err error
+		switch f.kind {
+		case kindMessage:
+			if c != '{' {
+				return errNotFit
+			}
+			obj := reflect.New(f.msg.goType).UnsafePointer()
+			sl := (*[]unsafe.Pointer)(ptr)
+			*sl = append(*sl, obj)
+			fits, err = true, d.object(f.msg, obj)
+		case kindString:
+			if c != '"' {
+				return errNotFit
+			}
+			var str string
+			str, err = s.str()
+			sl := (*[]string)(ptr)
+			*sl = append(*sl, str)
+			fits = true
+		case kindTimestamp, kindDuration, kindValue:
+			var elem unsafe.Pointer
+			fits, err = d.scalar(f, unsafe.Pointer(&elem), c)
+			if fits && err == nil {
+				sl := (*[]unsafe.Pointer)(ptr)
+				*sl = append(*sl, elem)
+			}
+		default:
+			// Repeated bools and numbers have no use upstream yet; their
+			// values are kept in the catch-all.
+			return errNotFit
+		}
+		if err != nil {
+			return within(err, "["+strconv.Itoa(i)+"]")
+		}
+		if !fits {
+			return errNotFit
+		}
+		return nil
+	})
+	if err == errNotFit {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// scalar reads a value of a non-message kind (or a well-known type that is
+// a value in JSON) into ptr: the field itself, or for a list element a
+// pointer-sized slot. Optional scalars get a freshly allocated value.
+func (d *direct) scalar(f *directField, ptr unsafe.Pointer, c byte) (fits bool, err error) {
+	s := &d.s
+	switch f.kind {
+	case kindString:
+		if c != '"' {
+			return false, nil
+		}
+		str, err := s.str()
+		if err != nil {
+			return false, err
+		}
+		if f.optional {
+			*(**string)(ptr) = &str
+		} else {
+			*(*string)(ptr) = str
+		}
+		return true, nil
+	case kindBool:
+		v, fits, err := readBool(s, c)
+		if !fits || err != nil {
+			return false, err
+		}
+		if f.optional {
+			*(**bool)(ptr) = &v
+		} else {
+			*(*bool)(ptr) = v
+		}
+		return true, nil
+	case kindInt32, kindInt64:
+		lit, fits, err := readNumeric(s, c)
+		if !fits || err != nil {
+			return false, err
+		}
+		n, ok := scaledInt(lit, 0)
+		if !ok || (f.kind == kindInt32 && int64(int32(n)) != n) {
+			return false, nil
+		}
+		switch {
+		case f.kind == kindInt64 && f.optional:
+			*(**int64)(ptr) = &n
+		case f.kind == kindInt64:
+			*(*int64)(ptr) = n
+		case f.optional:
+			v := int32(n)
+			*(**int32)(ptr) = &v
+		default:
+			*(*int32)(ptr) = int32(n)
+		}
+		return true, nil
+	case kindDouble:
+		if c != '-' && !isDigit(c) {
+			return false, nil
+		}
+		lit, err := s.number()
+		if err != nil {
+			return false, err
+		}
+		v, ok := exactDouble(lit)
+		if !ok {
+			return false, nil
+		}
+		if f.optional {
+			*(**float64)(ptr) = &v
+		} else {
+			*(*float64)(ptr) = v
+		}
+		return true, nil
+	case kindTimestamp:
+		sec, nsec, fits, err := readInstant(s, c)
+		if !fits || err != nil {
+			return false, err
+		}
+		*(**timestamppb.Timestamp)(ptr) = &timestamppb.Timestamp{Seconds: sec, Nanos: nsec}
+		return true, nil
+	case kindDuration:
+		lit, fits, err := readNumeric(s, c)
+		if !fits || err != nil {
+			return false, err
+		}
+		ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
+		if !ok {
+			return false, nil
+		}
+		*(**durationpb.Duration)(ptr) = &durationpb.Duration{Seconds: ns / 1e9, Nanos: int32(ns % 1e9)}
+		return true, nil
+	case kindValue:
+		v, err := d.value()
+		if err != nil {
+			return false, err
+		}
+		*(**structpb.Value)(ptr) = v
+		return true, nil
+	case kindStruct:
+		if c != '{' {
+			return false, nil
+		}
+		st, err := d.structValue()
+		if err != nil {
+			return false, err
+		}
+		*(**structpb.Struct)(ptr) = st
+		return true, nil
+	}
+	return false, nil
+}
+
+// value reads any JSON value as a google.protobuf.Value, with the number
+// rule of the wire path (exactDouble).
+func (d *direct) value() (*structpb.Value, error) {
+	s := &d.s
+	switch c := s.peek(); {
+	case c == '{':
+		st, err := d.structValue()
+		if err != nil {
+			return nil, err
+		}
+		return &structpb.Value{Kind: &structpb.Value_StructValue{StructValue: st}}, nil
+	case c == '[':
+		lv := &structpb.ListValue{}
+		err := s.elements(func(i int) error {
+			v, err := d.value()
+			if err != nil {
+				return within(err, "["+strconv.Itoa(i)+"]")
+			}
+			lv.Values = append(lv.Values, v)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return &structpb.Value{Kind: &structpb.Value_ListValue{ListValue: lv}}, nil
+	case c == '"':
+		str, err := s.str()
+		if err != nil {
+			return nil, err
+		}
+		return &structpb.Value{Kind: &structpb.Value_StringValue{StringValue: str}}, nil
+	case c == 't' || c == 'f':
+		v, _, err := readBool(s, c)
+		return &structpb.Value{Kind: &structpb.Value_BoolValue{BoolValue: v}}, err
+	case c == 'n':
+		return &structpb.Value{Kind: &structpb.Value_NullValue{}}, s.literal("null")
+	case c == '-' || isDigit(c):
+		lit, err := s.number()
+		if err != nil {
+			return nil, err
+		}
+		if f, ok := exactDouble(lit); ok {
+			return &structpb.Value{Kind: &structpb.Value_NumberValue{NumberValue: f}}, nil
+		}
+		return &structpb.Value{Kind: &structpb.Value_StringValue{StringValue: string(lit)}}, nil
+	default:
+		return nil, s.errorf(s.pos, "expected a JSON value, found %s", s.describe(s.pos))
+	}
+}
+
+func (d *direct) structValue() (*structpb.Struct, error) {
+	s := &d.s
+	st := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	err := s.members(func(k []byte, keyAt int) error {
+		key := string(k)
+		v, err := d.value()
+		if err != nil {
+			return within(err, "."+key)
+		}
+		st.Fields[key] = v
+		return nil
+	})
+	return st, err
+}
