@@ -207,7 +207,7 @@ func (d *direct) object(p *directPlan, base unsafe.Pointer) error {
 		}
 		if f == nil {
 			learn = nil
-			key := string(k)
+			key := s.intern(k)
 			v, err := d.value()
 			if err != nil {
 				return within(err, "."+key)
@@ -376,7 +376,10 @@ func (d *direct) scalar(f *directField, ptr unsafe.Pointer, c byte) (fits bool, 
 			return false, err
 		}
 		if f.optional {
-			*(**string)(ptr) = &str
+			// A fresh variable: taking str's address would move every
+			// string read here to the heap, optional or not.
+			heap := str
+			*(**string)(ptr) = &heap
 		} else {
 			*(*string)(ptr) = str
 		}
@@ -387,7 +390,8 @@ func (d *direct) scalar(f *directField, ptr unsafe.Pointer, c byte) (fits bool, 
 			return false, err
 		}
 		if f.optional {
-			*(**bool)(ptr) = &v
+			heap := v
+			*(**bool)(ptr) = &heap
 		} else {
 			*(*bool)(ptr) = v
 		}
@@ -403,7 +407,8 @@ func (d *direct) scalar(f *directField, ptr unsafe.Pointer, c byte) (fits bool, 
 		}
 		switch {
 		case f.kind == kindInt64 && f.optional:
-			*(**int64)(ptr) = &n
+			heap := n
+			*(**int64)(ptr) = &heap
 		case f.kind == kindInt64:
 			*(*int64)(ptr) = n
 		case f.optional:
@@ -426,7 +431,8 @@ func (d *direct) scalar(f *directField, ptr unsafe.Pointer, c byte) (fits bool, 
 			return false, nil
 		}
 		if f.optional {
-			*(**float64)(ptr) = &v
+			heap := v
+			*(**float64)(ptr) = &heap
 		} else {
 			*(*float64)(ptr) = v
 		}
@@ -514,7 +520,7 @@ func (d *direct) value() (*structpb.Value, error) {
 		if f, ok := exactDouble(lit); ok {
 			return &structpb.Value{Kind: &structpb.Value_NumberValue{NumberValue: f}}, nil
 		}
-		return &structpb.Value{Kind: &structpb.Value_StringValue{StringValue: string(lit)}}, nil
+		return &structpb.Value{Kind: &structpb.Value_StringValue{StringValue: s.intern(lit)}}, nil
 	default:
 		return nil, s.errorf(s.pos, "expected a JSON value, found %s", s.describe(s.pos))
 	}
@@ -524,7 +530,7 @@ func (d *direct) structValue() (*structpb.Struct, error) {
 	s := &d.s
 	st := &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	err := s.members(func(k []byte, keyAt int) error {
-		key := string(k)
+		key := s.intern(k)
 		v, err := d.value()
 		if err != nil {
 			return within(err, "."+key)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Bounds on what Unmarshal accepts. Both are far beyond any real
@@ -45,6 +46,9 @@ type scanner struct {
 	depth int
 	// buf is scratch space for unescaping strings, reused across strings.
 	buf []byte
+	// arena holds the bytes of the strings handed out by str (see there);
+	// it is new for every document and never written where it was read.
+	arena []byte
 }
 
 // errorf builds a SyntaxError at offset off. The path is filled in by the
@@ -335,7 +339,36 @@ func (s *scanner) str() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(b), nil
+	return s.intern(b), nil
+}
+
+// Arena sizing: small strings of one document share chunks of this size
+// (or of the document's size, if smaller); a longer string gets its own
+// allocation.
+const (
+	arenaChunk     = 16 << 10
+	arenaMaxString = 1 << 10
+)
+
+// intern returns b as a string. A conversation holds thousands of short
+// strings that live and die together, so rather than one allocation each
+// they are copied into shared chunks that strings then point into: a
+// chunk is never written again where a string points, so the strings are
+// as immutable as any. The price is that one kept string keeps its chunk
+// (at most 16 KiB) alive.
+func (s *scanner) intern(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(b) > arenaMaxString {
+		return string(b)
+	}
+	if cap(s.arena)-len(s.arena) < len(b) {
+		s.arena = make([]byte, 0, min(arenaChunk, max(len(s.data), len(b))))
+	}
+	start := len(s.arena)
+	s.arena = append(s.arena, b...)
+	return unsafe.String(&s.arena[start], len(b))
 }
 
 // number reads a JSON number and returns its literal text, which aliases the
