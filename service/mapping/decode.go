@@ -102,7 +102,7 @@ func unmarshalWire(data []byte, m proto.Message) error {
 		}
 		return err
 	}
-	if s.peek() != 0 {
+	if !s.atEnd() {
 		return s.errorf(s.pos, "unexpected %s after the top-level object", s.describe(s.pos))
 	}
 	if err := proto.Unmarshal(t.out, m); err != nil {
@@ -129,7 +129,7 @@ func unmarshalDirect(data []byte, m proto.Message, p *directPlan) error {
 		return err
 	}
 	err := d.object(p, reflect.ValueOf(m).UnsafePointer())
-	if err == nil && s.peek() != 0 {
+	if err == nil && !s.atEnd() {
 		err = s.errorf(s.pos, "unexpected %s after the top-level object", s.describe(s.pos))
 	}
 	if err != nil {
@@ -144,11 +144,12 @@ func unmarshalDirect(data []byte, m proto.Message, p *directPlan) error {
 
 // checkTopLevel accepts only a JSON object as the document.
 func checkTopLevel(s *scanner) error {
+	if s.atEnd() {
+		return s.errorf(s.pos, "empty document, want a JSON object")
+	}
 	switch c := s.peek(); c {
 	case '{':
 		return nil
-	case 0:
-		return s.errorf(s.pos, "empty document, want a JSON object")
 	default:
 		return s.errorf(s.pos, "top-level value is %s, want a JSON object", an(kindAt(c)))
 	}

@@ -197,6 +197,8 @@ func TestSyntaxErrors(t *testing.T) {
 		{"bad literal in a bool", `{"isDeveloper":fals}`, "invalid literal", 15, "$.isDeveloper"},
 		{"trailing data", `{} x`, "unexpected \"x\" after the top-level object", 3, ""},
 		{"two objects", `{}{}`, "after the top-level object", 2, ""},
+		{"NUL after the object", "{}\x00", "unexpected byte 0x00 after the top-level object", 2, ""},
+		{"NUL document", "\x00", "top-level value is an invalid value", 0, ""},
 		{"control character", "{\"a\":\"x\ny\"}", "control character 0x0a in string", 7, "$.a"},
 		{"bad escape", `{"a":"\q"}`, "invalid escape", 6, "$.a"},
 		{"bad unicode escape", `{"a":"\u12"}`, "invalid \\u escape", 6, "$.a"},

@@ -76,6 +76,13 @@ func (s *scanner) skipSpace() {
 	}
 }
 
+// atEnd skips white space and reports whether the input is used up. (peek's
+// 0 cannot tell the end from a NUL byte in the input.)
+func (s *scanner) atEnd() bool {
+	s.skipSpace()
+	return s.pos >= len(s.data)
+}
+
 // peek returns the next non-space byte without consuming it, or 0 at the end.
 func (s *scanner) peek() byte {
 	s.skipSpace()
