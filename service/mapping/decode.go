@@ -68,7 +68,7 @@ func Unmarshal(data []byte, m proto.Message) error {
 	if len(data) > MaxBytes {
 		return &SyntaxError{Msg: fmt.Sprintf("document of %d bytes is over the %d-byte limit", len(data), MaxBytes), Line: 1, Column: 1}
 	}
-	if p := directPlanFor(m); p != nil {
+	if p, ok := directFor(m); ok {
 		return unmarshalDirect(data, m, p)
 	}
 	return unmarshalWire(data, m)
@@ -115,7 +115,7 @@ func unmarshalWire(data []byte, m proto.Message) error {
 var directs = sync.Pool{New: func() any { return new(direct) }}
 
 // unmarshalDirect is Unmarshal for message types with a direct plan.
-func unmarshalDirect(data []byte, m proto.Message, p *directPlan) error {
+func unmarshalDirect(data []byte, m proto.Message, p *messagePlan) error {
 	d := directs.Get().(*direct)
 	defer func() {
 		d.s.data = nil
@@ -206,26 +206,13 @@ func (t *transcoder) object(p *messagePlan) error {
 	s := &t.s
 	learn := &p.first // where the key order seen so far is remembered
 	return s.members(func(k []byte, keyAt int) error {
-		var fp *fieldPlan
-		if learn != nil {
-			if guess := learn.Load(); guess != nil && guess.key == string(k) {
-				fp = guess
-			}
-		}
+		fp := p.lookup(k, &learn)
 		if fp == nil {
-			fp = p.fields[string(k)]
-			if learn != nil && fp != nil {
-				learn.Store(fp)
-			}
-		}
-		if fp == nil {
-			learn = nil // an unknown key breaks the chain until the next known one
 			if err := t.unmapped(p, k); err != nil {
 				return within(err, "."+s.keyAt(keyAt))
 			}
 			return nil
 		}
-		learn = &fp.next
 		mark, start, depth := len(t.out), s.pos, s.depth
 		fits, err := t.field(fp)
 		if err != nil {

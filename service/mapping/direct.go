@@ -3,13 +3,8 @@ package mapping
 import (
 	"reflect"
 	"strconv"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -26,187 +21,16 @@ import (
 // has no direct plan and goes the wire path instead. Both paths are held
 // to the same output by a differential fuzz test.
 
-// directField is one field's place and reading in a generated struct.
-type directField struct {
-	key      string
-	off      uintptr
-	kind     kind
-	list     bool
-	optional bool // a pointer to a scalar (proto3 optional)
-	msg      *directPlan
-	next     atomic.Pointer[directField] // as fieldPlan.next
-}
-
-// directPlan maps a message type's upstream keys to struct fields.
-type directPlan struct {
-	goType   reflect.Type // the struct type
-	fields   map[string]*directField
-	first    atomic.Pointer[directField]
-	catchAll uintptr
-	hasAll   bool
-}
-
-var (
-	directPlans   sync.Map // reflect.Type -> *directPlan, or noDirectPlan
-	noDirectPlan  = &directPlan{}
-	timestampType = reflect.TypeFor[*timestamppb.Timestamp]()
-	durationType  = reflect.TypeFor[*durationpb.Duration]()
-	valueType     = reflect.TypeFor[*structpb.Value]()
-	structType    = reflect.TypeFor[*structpb.Struct]()
-)
-
-// directPlanFor returns the direct plan of m's Go type, or nil when the
-// type cannot be written directly.
-func directPlanFor(m proto.Message) *directPlan {
-	t := reflect.TypeOf(m)
-	if p, ok := directPlans.Load(t); ok {
-		if p == noDirectPlan {
-			return nil
-		}
-		return p.(*directPlan)
-	}
-	building := map[reflect.Type]*directPlan{}
-	p := buildDirectPlan(t, m.ProtoReflect().Descriptor(), building)
-	if p == nil {
-		directPlans.Store(t, noDirectPlan)
-		return nil
-	}
-	for typ, bp := range building {
-		directPlans.LoadOrStore(reflect.PointerTo(typ), bp)
-	}
-	actual, _ := directPlans.Load(t)
-	return actual.(*directPlan)
-}
-
-// buildDirectPlan plans *T for descriptor md, or returns nil.
-func buildDirectPlan(ptr reflect.Type, md protoreflect.MessageDescriptor, building map[reflect.Type]*directPlan) *directPlan {
-	if ptr.Kind() != reflect.Pointer || ptr.Elem().Kind() != reflect.Struct {
-		return nil
-	}
-	st := ptr.Elem()
-	if p, ok := building[st]; ok {
-		return p
-	}
-	p := &directPlan{goType: st, fields: map[string]*directField{}}
-	building[st] = p
-	byNumber := map[protoreflect.FieldNumber]reflect.StructField{}
-	for i := range st.NumField() {
-		sf := st.Field(i)
-		if _, oneof := sf.Tag.Lookup("protobuf_oneof"); oneof {
-			return nil // oneofs are not written directly
-		}
-		tag, ok := sf.Tag.Lookup("protobuf")
-		if !ok {
-			continue
-		}
-		parts := strings.Split(tag, ",")
-		if len(parts) < 2 {
-			return nil
-		}
-		n, err := strconv.Atoi(parts[1])
-		if err != nil {
-			return nil
-		}
-		byNumber[protoreflect.FieldNumber(n)] = sf
-	}
-	fields := md.Fields()
-	if len(byNumber) != fields.Len() {
-		return nil
-	}
-	for i := range fields.Len() {
-		fd := fields.Get(i)
-		sf, ok := byNumber[fd.Number()]
-		if !ok {
-			return nil
-		}
-		if isCatchAll(fd) {
-			if sf.Type != structType {
-				return nil
-			}
-			p.catchAll, p.hasAll = sf.Offset, true
-			continue
-		}
-		f := &directField{key: UpstreamKey(fd), off: sf.Offset, kind: kindOf(fd), list: fd.IsList(), optional: fd.HasPresence() && fd.Message() == nil}
-		if !goTypeFits(f, sf.Type) {
-			return nil
-		}
-		if f.kind == kindMessage {
-			elem := sf.Type
-			if f.list {
-				elem = elem.Elem()
-			}
-			if f.msg = buildDirectPlan(elem, fd.Message(), building); f.msg == nil {
-				return nil
-			}
-		}
-		p.fields[f.key] = f
-	}
-	return p
-}
-
-// goTypeFits checks that the Go type of a struct field is what the direct
-// writers assume for its kind.
-func goTypeFits(f *directField, t reflect.Type) bool {
-	if f.list {
-		if t.Kind() != reflect.Slice {
-			return false
-		}
-		t = t.Elem()
-	} else if f.optional {
-		if t.Kind() != reflect.Pointer {
-			return false
-		}
-		t = t.Elem()
-	}
-	switch f.kind {
-	case kindString:
-		return t.Kind() == reflect.String
-	case kindBool:
-		return t.Kind() == reflect.Bool
-	case kindInt32:
-		return t.Kind() == reflect.Int32
-	case kindInt64:
-		return t.Kind() == reflect.Int64
-	case kindDouble:
-		return t.Kind() == reflect.Float64
-	case kindTimestamp:
-		return t == timestampType
-	case kindDuration:
-		return t == durationType
-	case kindValue:
-		return t == valueType
-	case kindStruct:
-		return t == structType && !f.list
-	case kindMessage:
-		return t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct
-	case kindUnsupported:
-		return true // never written: its values go to the catch-all
-	}
-	return false
-}
-
 // direct decodes JSON into generated structs.
 type direct struct{ s scanner }
 
 // object reads the object at the scanner into the struct at base.
-func (d *direct) object(p *directPlan, base unsafe.Pointer) error {
+func (d *direct) object(p *messagePlan, base unsafe.Pointer) error {
 	s := &d.s
 	learn := &p.first
 	return s.members(func(k []byte, keyAt int) error {
-		var f *directField
-		if learn != nil {
-			if guess := learn.Load(); guess != nil && guess.key == string(k) {
-				f = guess
-			}
-		}
+		f := p.lookup(k, &learn)
 		if f == nil {
-			f = p.fields[string(k)]
-			if learn != nil && f != nil {
-				learn.Store(f)
-			}
-		}
-		if f == nil {
-			learn = nil
 			key := s.intern(k)
 			v, err := d.value()
 			if err != nil {
@@ -215,15 +39,14 @@ func (d *direct) object(p *directPlan, base unsafe.Pointer) error {
 			d.putUnmapped(p, base, key, v)
 			return nil
 		}
-		learn = &f.next
 		start, depth := s.pos, s.depth
 		fits, err := d.field(f, unsafe.Add(base, f.off))
 		if err != nil {
 			return within(err, "."+f.key)
 		}
 		if fits {
-			if p.hasAll {
-				if all := *(**structpb.Struct)(unsafe.Add(base, p.catchAll)); all != nil {
+			if p.catchAll != 0 {
+				if all := *(**structpb.Struct)(unsafe.Add(base, p.catchAllOff)); all != nil {
 					delete(all.Fields, f.key) // a repeated key: the last one wins
 				}
 			}
@@ -240,11 +63,11 @@ func (d *direct) object(p *directPlan, base unsafe.Pointer) error {
 	})
 }
 
-func (d *direct) putUnmapped(p *directPlan, base unsafe.Pointer, key string, v *structpb.Value) {
-	if !p.hasAll {
+func (d *direct) putUnmapped(p *messagePlan, base unsafe.Pointer, key string, v *structpb.Value) {
+	if p.catchAll == 0 {
 		return
 	}
-	all := (**structpb.Struct)(unsafe.Add(base, p.catchAll))
+	all := (**structpb.Struct)(unsafe.Add(base, p.catchAllOff))
 	if *all == nil {
 		*all = &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	}
@@ -253,7 +76,7 @@ func (d *direct) putUnmapped(p *directPlan, base unsafe.Pointer, key string, v *
 
 // clearField gives a field its zero value again, after a read that did not
 // fit (or before a repeated key replaces it).
-func clearField(f *directField, ptr unsafe.Pointer) {
+func clearField(f *fieldPlan, ptr unsafe.Pointer) {
 	switch {
 	case f.list && f.kind == kindString:
 		*(*[]string)(ptr) = nil
@@ -284,7 +107,7 @@ func clearField(f *directField, ptr unsafe.Pointer) {
 
 // field reads the value at the scanner into the field at ptr, reporting
 // fits=false when it is not of the field's type.
-func (d *direct) field(f *directField, ptr unsafe.Pointer) (fits bool, err error) {
+func (d *direct) field(f *fieldPlan, ptr unsafe.Pointer) (fits bool, err error) {
 	s := &d.s
 	c := s.peek()
 	clearField(f, ptr) // a repeated key replaces, it does not merge
@@ -311,7 +134,7 @@ func (d *direct) field(f *directField, ptr unsafe.Pointer) (fits bool, err error
 	return d.scalar(f, ptr, c)
 }
 
-func (d *direct) list(f *directField, ptr unsafe.Pointer) (fits bool, err error) {
+func (d *direct) list(f *fieldPlan, ptr unsafe.Pointer) (fits bool, err error) {
 	s := &d.s
 	err = s.elements(func(i int) error {
 		c := s.peek()
@@ -364,7 +187,7 @@ func (d *direct) list(f *directField, ptr unsafe.Pointer) (fits bool, err error)
 // scalar reads a value of a non-message kind (or a well-known type that is
 // a value in JSON) into ptr: the field itself, or for a list element a
 // pointer-sized slot. Optional scalars get a freshly allocated value.
-func (d *direct) scalar(f *directField, ptr unsafe.Pointer, c byte) (fits bool, err error) {
+func (d *direct) scalar(f *fieldPlan, ptr unsafe.Pointer, c byte) (fits bool, err error) {
 	s := &d.s
 	switch f.kind {
 	case kindString:

@@ -21,7 +21,7 @@ func TestEveryMessageHasADirectPlan(t *testing.T) {
 		&smartassistv1.Conversation{}, &smartassistv1.Participant{}, &smartassistv1.UserInfo{},
 		&smartassistv1.GetConversationResponse{},
 	} {
-		if directPlanFor(m) == nil {
+		if _, ok := directFor(m); !ok {
 			t.Errorf("%T has no direct plan", m)
 		}
 	}
@@ -77,7 +77,7 @@ func TestDynamicMessagesGoTheWirePath(t *testing.T) {
 		t.Fatal(err)
 	}
 	dyn := dynamicpb.NewMessage((&smartassistv1.Conversation{}).ProtoReflect().Descriptor())
-	if directPlanFor(dyn) != nil {
+	if _, ok := directFor(dyn); ok {
 		t.Fatal("dynamicpb message got a direct plan")
 	}
 	if err := Unmarshal(in, dyn); err != nil {
