@@ -27,7 +27,6 @@
 package mapping
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -292,41 +291,22 @@ func (t *transcoder) field(fp *fieldPlan) (fits bool, err error) {
 }
 
 func (t *transcoder) list(fp *fieldPlan) (fits bool, err error) {
-	s := &t.s
-	err = s.elements(func(i int) error {
-		c := s.peek()
+	return t.s.list(func(c byte) (bool, error) {
 		switch fp.kind {
 		case kindMessage:
 			if c != '{' {
-				return errNotFit
+				return false, nil
 			}
 			start := t.begin(fp.num)
 			err := t.object(fp.msg)
 			t.end(start)
-			if err != nil {
-				return within(err, "["+strconv.Itoa(i)+"]")
-			}
+			return true, err
 		case kindUnsupported:
-			return errNotFit
-		default:
-			fits, err := t.scalar(fp.num, fp.kind, c)
-			if err != nil {
-				return within(err, "["+strconv.Itoa(i)+"]")
-			}
-			if !fits {
-				return errNotFit
-			}
+			return false, nil
 		}
-		return nil
+		return t.scalar(fp.num, fp.kind, c)
 	})
-	if err == errNotFit {
-		return false, nil
-	}
-	return err == nil, err
 }
-
-// errNotFit stops reading a list at an element of the wrong type.
-var errNotFit = errors.New("value does not fit the field")
 
 // scalar transcodes a value of a non-message kind, or of a well-known type
 // that is a value in JSON, starting with byte c, as field num.

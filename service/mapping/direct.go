@@ -136,52 +136,37 @@ func (d *direct) field(f *fieldPlan, ptr unsafe.Pointer) (fits bool, err error) 
 
 func (d *direct) list(f *fieldPlan, ptr unsafe.Pointer) (fits bool, err error) {
 	s := &d.s
-	err = s.elements(func(i int) error {
-		c := s.peek()
-		var fits bool
-		var err error
+	return s.list(func(c byte) (bool, error) {
 		switch f.kind {
 		case kindMessage:
 			if c != '{' {
-				return errNotFit
+				return false, nil
 			}
 			obj := reflect.New(f.msg.goType).UnsafePointer()
 			sl := (*[]unsafe.Pointer)(ptr)
 			*sl = append(*sl, obj)
-			fits, err = true, d.object(f.msg, obj)
+			return true, d.object(f.msg, obj)
 		case kindString:
 			if c != '"' {
-				return errNotFit
+				return false, nil
 			}
-			var str string
-			str, err = s.str()
+			str, err := s.str()
 			sl := (*[]string)(ptr)
 			*sl = append(*sl, str)
-			fits = true
+			return err == nil, err
 		case kindTimestamp, kindDuration, kindValue:
 			var elem unsafe.Pointer
-			fits, err = d.scalar(f, unsafe.Pointer(&elem), c)
+			fits, err := d.scalar(f, unsafe.Pointer(&elem), c)
 			if fits && err == nil {
 				sl := (*[]unsafe.Pointer)(ptr)
 				*sl = append(*sl, elem)
 			}
-		default:
-			// Repeated bools and numbers have no use upstream yet; their
-			// values are kept in the catch-all.
-			return errNotFit
+			return fits, err
 		}
-		if err != nil {
-			return within(err, "["+strconv.Itoa(i)+"]")
-		}
-		if !fits {
-			return errNotFit
-		}
-		return nil
-	})
-	if err == errNotFit {
+		// Repeated bools and numbers have no use upstream yet; their
+		// values are kept in the catch-all.
 		return false, nil
-	}
-	return err == nil, err
+	})
 }
 
 // scalar reads a value of a non-message kind (or a well-known type that is

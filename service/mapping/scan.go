@@ -2,7 +2,9 @@ package mapping
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -196,6 +198,29 @@ func (s *scanner) elements(fn func(i int) error) error {
 		}
 	}
 }
+
+// list reads the array at s.pos (the caller has seen its '['), calling
+// elem with the first byte of each element. It stops with fits=false at
+// the first element that elem reports does not fit.
+func (s *scanner) list(elem func(c byte) (fits bool, err error)) (fits bool, err error) {
+	err = s.elements(func(i int) error {
+		fits, err := elem(s.peek())
+		if err != nil {
+			return within(err, "["+strconv.Itoa(i)+"]")
+		}
+		if !fits {
+			return errNotFit
+		}
+		return nil
+	})
+	if err == errNotFit {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// errNotFit stops reading a list at an element of the wrong type.
+var errNotFit = errors.New("value does not fit the field")
 
 // key reads an object key and the ':' after it. The returned bytes alias the
 // input or the scratch buffer, so they are valid only until the next string
