@@ -275,6 +275,17 @@ func (t *transcoder) field(fp *fieldPlan) (fits bool, err error) {
 		}
 		return t.list(fp)
 	}
+	return t.one(fp, c)
+}
+
+func (t *transcoder) list(fp *fieldPlan) (fits bool, err error) {
+	return t.s.list(func(c byte) (bool, error) { return t.one(fp, c) })
+}
+
+// one transcodes one value of field fp, starting with byte c: the field's
+// value, or one element of a repeated field (which the wire format writes
+// alike).
+func (t *transcoder) one(fp *fieldPlan, c byte) (fits bool, err error) {
 	switch fp.kind {
 	case kindMessage:
 		if c != '{' {
@@ -288,24 +299,6 @@ func (t *transcoder) field(fp *fieldPlan) (fits bool, err error) {
 		return false, nil
 	}
 	return t.scalar(fp.num, fp.kind, c)
-}
-
-func (t *transcoder) list(fp *fieldPlan) (fits bool, err error) {
-	return t.s.list(func(c byte) (bool, error) {
-		switch fp.kind {
-		case kindMessage:
-			if c != '{' {
-				return false, nil
-			}
-			start := t.begin(fp.num)
-			err := t.object(fp.msg)
-			t.end(start)
-			return true, err
-		case kindUnsupported:
-			return false, nil
-		}
-		return t.scalar(fp.num, fp.kind, c)
-	})
 }
 
 // scalar transcodes a value of a non-message kind, or of a well-known type
@@ -333,28 +326,17 @@ func (t *transcoder) scalar(num protowire.Number, k kind, c byte) (fits bool, er
 		t.out = protowire.AppendVarint(t.out, protowire.EncodeBool(v))
 		return true, nil
 	case kindInt32, kindInt64:
-		lit, fits, err := readNumeric(s, c)
+		n, fits, err := readInt(s, c, k == kindInt32)
 		if !fits || err != nil {
 			return false, err
-		}
-		n, ok := scaledInt(lit, 0)
-		if !ok || (k == kindInt32 && int64(int32(n)) != n) {
-			return false, nil
 		}
 		t.out = protowire.AppendTag(t.out, num, protowire.VarintType)
 		t.out = protowire.AppendVarint(t.out, uint64(n))
 		return true, nil
 	case kindDouble:
-		if c != '-' && !isDigit(c) {
-			return false, nil
-		}
-		lit, err := s.number()
-		if err != nil {
+		f, fits, err := readDouble(s, c)
+		if !fits || err != nil {
 			return false, err
-		}
-		f, ok := exactDouble(lit)
-		if !ok {
-			return false, nil // a double would change it: keep the literal
 		}
 		t.out = protowire.AppendTag(t.out, num, protowire.Fixed64Type)
 		t.out = protowire.AppendFixed64(t.out, math.Float64bits(f))
@@ -367,16 +349,11 @@ func (t *transcoder) scalar(num protowire.Number, k kind, c byte) (fits bool, er
 		t.secondsNanos(num, sec, nsec)
 		return true, nil
 	case kindDuration:
-		lit, fits, err := readNumeric(s, c)
+		sec, nsec, fits, err := readMillis(s, c)
 		if !fits || err != nil {
 			return false, err
 		}
-		ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
-		if !ok {
-			return false, nil
-		}
-		// Duration's seconds and nanos carry the same sign.
-		t.secondsNanos(num, ns/1e9, int32(ns%1e9))
+		t.secondsNanos(num, sec, nsec)
 		return true, nil
 	case kindValue:
 		start := t.begin(num)
@@ -421,6 +398,49 @@ func readNumeric(s *scanner, c byte) (lit []byte, fits bool, err error) {
 		return lit, err == nil, err
 	}
 	return nil, false, nil
+}
+
+// readInt reads an integer (or a decimal string of one; see readNumeric),
+// reporting fits=false for a fraction or a value out of range.
+func readInt(s *scanner, c byte, is32 bool) (n int64, fits bool, err error) {
+	lit, fits, err := readNumeric(s, c)
+	if !fits || err != nil {
+		return 0, false, err
+	}
+	n, ok := scaledInt(lit, 0)
+	if !ok || (is32 && int64(int32(n)) != n) {
+		return 0, false, nil
+	}
+	return n, true, nil
+}
+
+// readDouble reads a JSON number, reporting fits=false when a double would
+// change what it means (see exactDouble): the literal is kept instead.
+func readDouble(s *scanner, c byte) (f float64, fits bool, err error) {
+	if c != '-' && !isDigit(c) {
+		return 0, false, nil
+	}
+	lit, err := s.number()
+	if err != nil {
+		return 0, false, err
+	}
+	f, ok := exactDouble(lit)
+	return f, ok, nil
+}
+
+// readMillis reads an amount of milliseconds (a number or a numeric
+// string) as a Duration's seconds and nanos, which carry the same sign; a
+// fraction of a nanosecond does not fit.
+func readMillis(s *scanner, c byte) (sec int64, nsec int32, fits bool, err error) {
+	lit, fits, err := readNumeric(s, c)
+	if !fits || err != nil {
+		return 0, 0, false, err
+	}
+	ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
+	if !ok {
+		return 0, 0, false, nil
+	}
+	return ns / 1e9, int32(ns % 1e9), true, nil
 }
 
 // readBool reads true/false, or the words SmartAssist uses for booleans in

@@ -205,13 +205,9 @@ func (d *direct) scalar(f *fieldPlan, ptr unsafe.Pointer, c byte) (fits bool, er
 		}
 		return true, nil
 	case kindInt32, kindInt64:
-		lit, fits, err := readNumeric(s, c)
+		n, fits, err := readInt(s, c, f.kind == kindInt32)
 		if !fits || err != nil {
 			return false, err
-		}
-		n, ok := scaledInt(lit, 0)
-		if !ok || (f.kind == kindInt32 && int64(int32(n)) != n) {
-			return false, nil
 		}
 		switch {
 		case f.kind == kindInt64 && f.optional:
@@ -227,16 +223,9 @@ func (d *direct) scalar(f *fieldPlan, ptr unsafe.Pointer, c byte) (fits bool, er
 		}
 		return true, nil
 	case kindDouble:
-		if c != '-' && !isDigit(c) {
-			return false, nil
-		}
-		lit, err := s.number()
-		if err != nil {
+		v, fits, err := readDouble(s, c)
+		if !fits || err != nil {
 			return false, err
-		}
-		v, ok := exactDouble(lit)
-		if !ok {
-			return false, nil
 		}
 		if f.optional {
 			heap := v
@@ -253,15 +242,11 @@ func (d *direct) scalar(f *fieldPlan, ptr unsafe.Pointer, c byte) (fits bool, er
 		*(**timestamppb.Timestamp)(ptr) = &timestamppb.Timestamp{Seconds: sec, Nanos: nsec}
 		return true, nil
 	case kindDuration:
-		lit, fits, err := readNumeric(s, c)
+		sec, nsec, fits, err := readMillis(s, c)
 		if !fits || err != nil {
 			return false, err
 		}
-		ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
-		if !ok {
-			return false, nil
-		}
-		*(**durationpb.Duration)(ptr) = &durationpb.Duration{Seconds: ns / 1e9, Nanos: int32(ns % 1e9)}
+		*(**durationpb.Duration)(ptr) = &durationpb.Duration{Seconds: sec, Nanos: nsec}
 		return true, nil
 	case kindValue:
 		v, err := d.value()
