@@ -134,3 +134,15 @@ func validate(req *smartassistv1.GetConversationRequest) error {
 	}
 	return invalidArgument(problems)
 }
+
+// ListConversations answers Unimplemented for now.
+// Implemented in the integration branch.
+func (s *ConversationServer) ListConversations(context.Context, *smartassistv1.ListConversationsRequest) (*smartassistv1.ListConversationsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.ListConversations is not implemented yet")
+}
+
+// WatchConversation answers Unimplemented for now.
+// Implemented in the integration branch.
+func (s *ConversationServer) WatchConversation(context.Context, *smartassistv1.WatchConversationRequest, smartassistv1connect.ConversationServiceWatchConversationServerStream) error {
+	return connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.WatchConversation is not implemented yet")
+}

@@ -57,8 +57,9 @@ type Conversation struct {
 	// string; its responses carry a number (5). Read from 5 or "5"; any other
 	// value is kept in `unmapped` under "priority".
 	Priority *int32 `protobuf:"varint,12,opt,name=priority,proto3,oneof" json:"priority,omitempty"`
-	// The conversation state. Known values: "OPEN", "ACTIVE", "CLOSED",
-	// "WAITING", "ON_HOLD", "ABANDONED".
+	// The conversation state. Known values: "OPEN", "ACTIVE", "IDLE",
+	// "OVERDUE", "CLOSED", "TERMINATED" (the list endpoint's status filter),
+	// and "WAITING", "ON_HOLD", "ABANDONED".
 	Status string `protobuf:"bytes,13,opt,name=status,proto3" json:"status,omitempty"`
 	// How long the customer waited for an agent. Upstream: milliseconds.
 	WaitTime *durationpb.Duration `protobuf:"bytes,14,opt,name=wait_time,json=waitTime,proto3" json:"wait_time,omitempty"`
@@ -105,7 +106,11 @@ type Conversation struct {
 	FormData []*structpb.Value `protobuf:"bytes,33,rep,name=form_data,json=formData,proto3" json:"form_data,omitempty"`
 	// Skills used for routing; element shape undocumented.
 	Skills []*structpb.Value `protobuf:"bytes,34,rep,name=skills,proto3" json:"skills,omitempty"`
-	// Agent notes; element shape undocumented.
+	// Deprecated: never filled; read agent_notes. Agent notes used to be kept
+	// here untyped; the list endpoint's documentation gives them a shape, and
+	// a field's type cannot change in place without breaking clients.
+	//
+	// Deprecated: Marked as deprecated in smartassist/v1/conversation.proto.
 	Notes []*structpb.Value `protobuf:"bytes,35,rep,name=notes,proto3" json:"notes,omitempty"`
 	// Why the system (not an agent) transferred the conversation, when it did;
 	// seen in sibling SmartAssist responses.
@@ -113,6 +118,25 @@ type Conversation struct {
 	// The customer's sentiment as last assessed; seen in sibling SmartAssist
 	// responses.
 	SentimentTone *SentimentTone `protobuf:"bytes,37,opt,name=sentiment_tone,json=sentimentTone,proto3" json:"sentiment_tone,omitempty"`
+	// When the customer's bot session started, before any agent was involved
+	// (start_time is when the conversation reached the agent side).
+	StartSessionTime *timestamppb.Timestamp `protobuf:"bytes,38,opt,name=start_session_time,json=startSessionTime,proto3" json:"start_session_time,omitempty"`
+	// The channel's own id for the conversation, a UUID such as
+	// "9a1b6f71-c8af-46dd-8645-d8894047…" (for voice, the call's session id).
+	// Not the conversation id: that is `id` (upstream "_id", "c-…").
+	ConversationId string `protobuf:"bytes,39,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// Voice: the number the customer called from, in E.164 ("+18448735673").
+	PhoneNumber string `protobuf:"bytes,40,opt,name=phone_number,json=phoneNumber,proto3" json:"phone_number,omitempty"`
+	// Voice: the SIP URI of the bot that answered, for example
+	// "sip:+12056064378@audiocodes-sbc-prod.kore.ai:5060". Upstream key
+	// "botSIPURI".
+	BotSipUri string `protobuf:"bytes,41,opt,name=bot_sip_uri,json=botSipUri,proto3" json:"bot_sip_uri,omitempty"`
+	// Voice: the SIP Call-ID of the call, as the voice gateway reported it.
+	// Upstream key "CallIDData" (capitalized upstream).
+	CallIdData string `protobuf:"bytes,42,opt,name=call_id_data,json=callIdData,proto3" json:"call_id_data,omitempty"`
+	// The notes agents wrote on the conversation, oldest first. Upstream key
+	// "notes".
+	AgentNotes []*Note `protobuf:"bytes,43,rep,name=agent_notes,json=agentNotes,proto3" json:"agent_notes,omitempty"`
 	// Upstream keys this message does not model, and values that could not be
 	// read as their field's type, under their upstream keys.
 	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
@@ -388,6 +412,7 @@ func (x *Conversation) GetSkills() []*structpb.Value {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in smartassist/v1/conversation.proto.
 func (x *Conversation) GetNotes() []*structpb.Value {
 	if x != nil {
 		return x.Notes
@@ -405,6 +430,48 @@ func (x *Conversation) GetSystemTransferReason() string {
 func (x *Conversation) GetSentimentTone() *SentimentTone {
 	if x != nil {
 		return x.SentimentTone
+	}
+	return nil
+}
+
+func (x *Conversation) GetStartSessionTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartSessionTime
+	}
+	return nil
+}
+
+func (x *Conversation) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *Conversation) GetPhoneNumber() string {
+	if x != nil {
+		return x.PhoneNumber
+	}
+	return ""
+}
+
+func (x *Conversation) GetBotSipUri() string {
+	if x != nil {
+		return x.BotSipUri
+	}
+	return ""
+}
+
+func (x *Conversation) GetCallIdData() string {
+	if x != nil {
+		return x.CallIdData
+	}
+	return ""
+}
+
+func (x *Conversation) GetAgentNotes() []*Note {
+	if x != nil {
+		return x.AgentNotes
 	}
 	return nil
 }
@@ -430,7 +497,7 @@ type Participant struct {
 	// The agent's display name.
 	Name string `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
 	// The agent's state in the conversation. Known values: "ACTIVE",
-	// "INACTIVE".
+	// "INACTIVE", "ABANDONED".
 	Status string `protobuf:"bytes,6,opt,name=status,proto3" json:"status,omitempty"`
 	// When the conversation was assigned to the agent.
 	AssignedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=assigned_at,json=assignedAt,proto3" json:"assigned_at,omitempty"`
@@ -601,7 +668,7 @@ type TransferDetail struct {
 	// The agent who had the conversation ("u-…").
 	FromAgent string `protobuf:"bytes,2,opt,name=from_agent,json=fromAgent,proto3" json:"from_agent,omitempty"`
 	// What the conversation was transferred to. Known values: "QUEUE",
-	// "AGENT", "SKILL", "FLOW", "EXTERNAL".
+	// "AGENT", "SKILL", "FLOW", "EXTERNAL", "OTHERS".
 	TransferredType string `protobuf:"bytes,3,opt,name=transferred_type,json=transferredType,proto3" json:"transferred_type,omitempty"`
 	// The targets of the transfer.
 	TransferredTo []*TransferTarget `protobuf:"bytes,4,rep,name=transferred_to,json=transferredTo,proto3" json:"transferred_to,omitempty"`
@@ -723,6 +790,8 @@ type TransferTarget struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The kind of target. Known values: "QUEUE", "AGENT", "SKILL".
 	Type string `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	// The target agent's email address; often empty.
+	EmailId string `protobuf:"bytes,4,opt,name=email_id,json=emailId,proto3" json:"email_id,omitempty"`
 	// Upstream keys this message does not model, and values that could not be
 	// read as their field's type, under their upstream keys.
 	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
@@ -777,6 +846,13 @@ func (x *TransferTarget) GetName() string {
 func (x *TransferTarget) GetType() string {
 	if x != nil {
 		return x.Type
+	}
+	return ""
+}
+
+func (x *TransferTarget) GetEmailId() string {
+	if x != nil {
+		return x.EmailId
 	}
 	return ""
 }
@@ -1025,15 +1101,25 @@ func (x *PageVisit) GetUnmapped() *structpb.Struct {
 type Dispositions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The system's classification of the outcome. Known values:
-	// "SYSTEM_DROP_OFF", "AGENT_DISPOSITION", "CUSTOMER_DROP_OFF".
+	// "SYSTEM_DROP_OFF", "AGENT_DISPOSITION", "CUSTOMER_DROP_OFF",
+	// "AGENT_CLOSED".
 	MetaStatus string `protobuf:"bytes,1,opt,name=meta_status,json=metaStatus,proto3" json:"meta_status,omitempty"`
-	// The outcome. Known values: "DROP-OFF", "RESOLVED", "UNRESOLVED".
+	// The outcome. Known values: "DROP-OFF", "RESOLVED", "UNRESOLVED",
+	// "UnKnown" (spelled so by SmartAssist).
 	Status string `protobuf:"bytes,2,opt,name=status,proto3" json:"status,omitempty"`
 	// Free text about the outcome, often the last system message.
 	Remarks string `protobuf:"bytes,3,opt,name=remarks,proto3" json:"remarks,omitempty"`
-	// The disposition sets the agent chose from; shape undocumented, null in
-	// the documented sample.
+	// Deprecated: never filled; read choices. The disposition sets used to be
+	// kept here untyped; the list endpoint's documentation gives them a
+	// shape, and a field's type cannot change in place without breaking
+	// clients.
+	//
+	// Deprecated: Marked as deprecated in smartassist/v1/conversation.proto.
 	DispositionSets []*structpb.Value `protobuf:"bytes,4,rep,name=disposition_sets,json=dispositionSets,proto3" json:"disposition_sets,omitempty"`
+	// The disposition code the agent chose in each disposition set; empty
+	// when none was chosen (SmartAssist sends null then). Upstream key
+	// "dispositionSets".
+	Choices []*DispositionChoice `protobuf:"bytes,5,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Upstream keys this message does not model, and values that could not be
 	// read as their field's type, under their upstream keys.
 	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
@@ -1092,9 +1178,17 @@ func (x *Dispositions) GetRemarks() string {
 	return ""
 }
 
+// Deprecated: Marked as deprecated in smartassist/v1/conversation.proto.
 func (x *Dispositions) GetDispositionSets() []*structpb.Value {
 	if x != nil {
 		return x.DispositionSets
+	}
+	return nil
+}
+
+func (x *Dispositions) GetChoices() []*DispositionChoice {
+	if x != nil {
+		return x.Choices
 	}
 	return nil
 }
@@ -1150,6 +1244,16 @@ type UserInfo struct {
 	Os string `protobuf:"bytes,19,opt,name=os,proto3" json:"os,omitempty"`
 	// Device, for example "NA" when unknown.
 	Device string `protobuf:"bytes,20,opt,name=device,proto3" json:"device,omitempty"`
+	// Voice: who called, for example the customer's number "+18448735673".
+	Caller string `protobuf:"bytes,21,opt,name=caller,proto3" json:"caller,omitempty"`
+	// Voice: who was called, for example the stream id of the bot.
+	Callee string `protobuf:"bytes,22,opt,name=callee,proto3" json:"callee,omitempty"`
+	// Voice: the carrier or trunk the call came through, for example
+	// "Twilio-US".
+	CallerHost string `protobuf:"bytes,23,opt,name=caller_host,json=callerHost,proto3" json:"caller_host,omitempty"`
+	// The user id ("u-…"); the same as `id`, sent by the list endpoint as
+	// well.
+	UserId string `protobuf:"bytes,24,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// Upstream keys this message does not model, and values that could not be
 	// read as their field's type, under their upstream keys.
 	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
@@ -1327,6 +1431,34 @@ func (x *UserInfo) GetDevice() string {
 	return ""
 }
 
+func (x *UserInfo) GetCaller() string {
+	if x != nil {
+		return x.Caller
+	}
+	return ""
+}
+
+func (x *UserInfo) GetCallee() string {
+	if x != nil {
+		return x.Callee
+	}
+	return ""
+}
+
+func (x *UserInfo) GetCallerHost() string {
+	if x != nil {
+		return x.CallerHost
+	}
+	return ""
+}
+
+func (x *UserInfo) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
 func (x *UserInfo) GetUnmapped() *structpb.Struct {
 	if x != nil {
 		return x.Unmapped
@@ -1495,6 +1627,8 @@ type AgentTransferConfig struct {
 	// The tone analysis of the dialog; element shape undocumented. Upstream
 	// key "dialog_tone" (snake_case upstream, unlike its siblings).
 	DialogTone []*structpb.Value `protobuf:"bytes,8,rep,name=dialog_tone,json=dialogTone,proto3" json:"dialog_tone,omitempty"`
+	// The SmartAssist account id.
+	AccountId string `protobuf:"bytes,9,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// Upstream keys this message does not model, and values that could not be
 	// read as their field's type, under their upstream keys.
 	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
@@ -1586,6 +1720,13 @@ func (x *AgentTransferConfig) GetDialogTone() []*structpb.Value {
 		return x.DialogTone
 	}
 	return nil
+}
+
+func (x *AgentTransferConfig) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
 }
 
 func (x *AgentTransferConfig) GetUnmapped() *structpb.Struct {
@@ -1734,16 +1875,17 @@ func (x *AssistEvent) GetUnmapped() *structpb.Struct {
 	return nil
 }
 
-// SentimentTone is a sentiment assessment; seen in sibling SmartAssist
-// responses.
+// SentimentTone is a sentiment assessment of the customer, for example
+// {"sentiment": "fear", "emoji": "😨", "strength": 2} in the list
+// endpoint's sample.
 type SentimentTone struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The sentiment as a word. Known values: "positive", "neutral",
-	// "negative".
+	// The sentiment or emotion as a word. Known values: "positive",
+	// "neutral", "negative", and emotions such as "fear", "anger", "joy".
 	Sentiment string `protobuf:"bytes,1,opt,name=sentiment,proto3" json:"sentiment,omitempty"`
-	// An emoji expressing the sentiment.
+	// An emoji expressing the sentiment, for example "😨".
 	Emoji string `protobuf:"bytes,2,opt,name=emoji,proto3" json:"emoji,omitempty"`
-	// How strong the sentiment is, on SmartAssist's scale.
+	// How strong the sentiment is, on SmartAssist's scale (2 in the sample).
 	Strength *float64 `protobuf:"fixed64,3,opt,name=strength,proto3,oneof" json:"strength,omitempty"`
 	// Upstream keys this message does not model, and values that could not be
 	// read as their field's type, under their upstream keys.
@@ -1810,11 +1952,257 @@ func (x *SentimentTone) GetUnmapped() *structpb.Struct {
 	return nil
 }
 
+// Note is a note an agent wrote on a conversation.
+type Note struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The note id (a MongoDB object id). Upstream key "_id".
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The conversation the note belongs to: its "c-…" id, the same as
+	// Conversation.id (not Conversation.conversation_id).
+	ConversationId string `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// Who wrote the note.
+	Author *NoteAuthor `protobuf:"bytes,3,opt,name=author,proto3" json:"author,omitempty"`
+	// The note's text.
+	Note string `protobuf:"bytes,4,opt,name=note,proto3" json:"note,omitempty"`
+	// When the note was written.
+	Timestamp *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=timestamp,proto3" json:"timestamp,omitempty"`
+	// Upstream keys this message does not model, and values that could not be
+	// read as their field's type, under their upstream keys.
+	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Note) Reset() {
+	*x = Note{}
+	mi := &file_smartassist_v1_conversation_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Note) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Note) ProtoMessage() {}
+
+func (x *Note) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Note.ProtoReflect.Descriptor instead.
+func (*Note) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *Note) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Note) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *Note) GetAuthor() *NoteAuthor {
+	if x != nil {
+		return x.Author
+	}
+	return nil
+}
+
+func (x *Note) GetNote() string {
+	if x != nil {
+		return x.Note
+	}
+	return ""
+}
+
+func (x *Note) GetTimestamp() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Timestamp
+	}
+	return nil
+}
+
+func (x *Note) GetUnmapped() *structpb.Struct {
+	if x != nil {
+		return x.Unmapped
+	}
+	return nil
+}
+
+// NoteAuthor is the agent who wrote a note.
+type NoteAuthor struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The author record's id (a MongoDB object id). Upstream key "_id".
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// First name.
+	FirstName string `protobuf:"bytes,2,opt,name=first_name,json=firstName,proto3" json:"first_name,omitempty"`
+	// Last name.
+	LastName string `protobuf:"bytes,3,opt,name=last_name,json=lastName,proto3" json:"last_name,omitempty"`
+	// The agent's user id ("u-…").
+	UserId string `protobuf:"bytes,4,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Upstream keys this message does not model, and values that could not be
+	// read as their field's type, under their upstream keys.
+	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NoteAuthor) Reset() {
+	*x = NoteAuthor{}
+	mi := &file_smartassist_v1_conversation_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NoteAuthor) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NoteAuthor) ProtoMessage() {}
+
+func (x *NoteAuthor) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NoteAuthor.ProtoReflect.Descriptor instead.
+func (*NoteAuthor) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *NoteAuthor) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *NoteAuthor) GetFirstName() string {
+	if x != nil {
+		return x.FirstName
+	}
+	return ""
+}
+
+func (x *NoteAuthor) GetLastName() string {
+	if x != nil {
+		return x.LastName
+	}
+	return ""
+}
+
+func (x *NoteAuthor) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *NoteAuthor) GetUnmapped() *structpb.Struct {
+	if x != nil {
+		return x.Unmapped
+	}
+	return nil
+}
+
+// DispositionChoice is the disposition code an agent chose in one
+// disposition set, for example {"dispositionsSet": "resolution",
+// "dispositionCodes": "Resolved"}.
+type DispositionChoice struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The disposition set's name, for example "resolution". Upstream key
+	// "dispositionsSet" (with an "s" after "disposition"), kept as spelled.
+	DispositionsSet string `protobuf:"bytes,1,opt,name=dispositions_set,json=dispositionsSet,proto3" json:"dispositions_set,omitempty"`
+	// The chosen code, for example "Resolved". A single string despite the
+	// plural upstream key "dispositionCodes"; an array would be kept in
+	// `unmapped`.
+	DispositionCodes string `protobuf:"bytes,2,opt,name=disposition_codes,json=dispositionCodes,proto3" json:"disposition_codes,omitempty"`
+	// Upstream keys this message does not model, and values that could not be
+	// read as their field's type, under their upstream keys.
+	Unmapped      *structpb.Struct `protobuf:"bytes,1000,opt,name=unmapped,proto3" json:"unmapped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DispositionChoice) Reset() {
+	*x = DispositionChoice{}
+	mi := &file_smartassist_v1_conversation_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DispositionChoice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DispositionChoice) ProtoMessage() {}
+
+func (x *DispositionChoice) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DispositionChoice.ProtoReflect.Descriptor instead.
+func (*DispositionChoice) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *DispositionChoice) GetDispositionsSet() string {
+	if x != nil {
+		return x.DispositionsSet
+	}
+	return ""
+}
+
+func (x *DispositionChoice) GetDispositionCodes() string {
+	if x != nil {
+		return x.DispositionCodes
+	}
+	return ""
+}
+
+func (x *DispositionChoice) GetUnmapped() *structpb.Struct {
+	if x != nil {
+		return x.Unmapped
+	}
+	return nil
+}
+
 var File_smartassist_v1_conversation_proto protoreflect.FileDescriptor
 
 const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\n" +
-	"!smartassist/v1/conversation.proto\x12\x0esmartassist.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csmartassist/v1/options.proto\"\xbe\x0f\n" +
+	"!smartassist/v1/conversation.proto\x12\x0esmartassist.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1csmartassist/v1/options.proto\"\x80\x12\n" +
 	"\fConversation\x12\x17\n" +
 	"\x02id\x18\x01 \x01(\tB\a\xa2\xbb\x18\x03_idR\x02id\x12\x15\n" +
 	"\x06org_id\x18\x02 \x01(\tR\x05orgId\x12\x17\n" +
@@ -1855,10 +2243,19 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\tuser_info\x18\x1f \x01(\v2\x18.smartassist.v1.UserInfoR\buserInfo\x129\n" +
 	"\fcontact_flow\x18  \x03(\v2\x16.google.protobuf.ValueR\vcontactFlow\x123\n" +
 	"\tform_data\x18! \x03(\v2\x16.google.protobuf.ValueR\bformData\x12.\n" +
-	"\x06skills\x18\" \x03(\v2\x16.google.protobuf.ValueR\x06skills\x12,\n" +
-	"\x05notes\x18# \x03(\v2\x16.google.protobuf.ValueR\x05notes\x124\n" +
+	"\x06skills\x18\" \x03(\v2\x16.google.protobuf.ValueR\x06skills\x125\n" +
+	"\x05notes\x18# \x03(\v2\x16.google.protobuf.ValueB\a\xa2\xbb\x18\x01-\x18\x01R\x05notes\x124\n" +
 	"\x16system_transfer_reason\x18$ \x01(\tR\x14systemTransferReason\x12D\n" +
-	"\x0esentiment_tone\x18% \x01(\v2\x1d.smartassist.v1.SentimentToneR\rsentimentTone\x12:\n" +
+	"\x0esentiment_tone\x18% \x01(\v2\x1d.smartassist.v1.SentimentToneR\rsentimentTone\x12H\n" +
+	"\x12start_session_time\x18& \x01(\v2\x1a.google.protobuf.TimestampR\x10startSessionTime\x12'\n" +
+	"\x0fconversation_id\x18' \x01(\tR\x0econversationId\x12!\n" +
+	"\fphone_number\x18( \x01(\tR\vphoneNumber\x12-\n" +
+	"\vbot_sip_uri\x18) \x01(\tB\r\xa2\xbb\x18\tbotSIPURIR\tbotSipUri\x120\n" +
+	"\fcall_id_data\x18* \x01(\tB\x0e\xa2\xbb\x18\n" +
+	"CallIDDataR\n" +
+	"callIdData\x12@\n" +
+	"\vagent_notes\x18+ \x03(\v2\x14.smartassist.v1.NoteB\t\xa2\xbb\x18\x05notesR\n" +
+	"agentNotes\x12:\n" +
 	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmappedB\v\n" +
 	"\t_priorityB\x11\n" +
 	"\x0f_callback_optedB\x12\n" +
@@ -1903,11 +2300,12 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\n" +
 	"is_manager\x18\b \x01(\bH\x00R\tisManager\x88\x01\x01\x12:\n" +
 	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmappedB\r\n" +
-	"\v_is_manager\"\x84\x01\n" +
+	"\v_is_manager\"\x9f\x01\n" +
 	"\x0eTransferTarget\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
-	"\x04type\x18\x03 \x01(\tR\x04type\x12:\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x19\n" +
+	"\bemail_id\x18\x04 \x01(\tR\aemailId\x12:\n" +
 	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xd2\x02\n" +
 	"\x11ConversationQueue\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x16\n" +
@@ -1926,14 +2324,15 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\x04page\x18\x01 \x01(\tR\x04page\x128\n" +
 	"\ttimestamp\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x127\n" +
 	"\ttimespent\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\ttimespent\x12:\n" +
-	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xe0\x01\n" +
+	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xbb\x02\n" +
 	"\fDispositions\x12\x1f\n" +
 	"\vmeta_status\x18\x01 \x01(\tR\n" +
 	"metaStatus\x12\x16\n" +
 	"\x06status\x18\x02 \x01(\tR\x06status\x12\x18\n" +
-	"\aremarks\x18\x03 \x01(\tR\aremarks\x12A\n" +
-	"\x10disposition_sets\x18\x04 \x03(\v2\x16.google.protobuf.ValueR\x0fdispositionSets\x12:\n" +
-	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xdf\x05\n" +
+	"\aremarks\x18\x03 \x01(\tR\aremarks\x12J\n" +
+	"\x10disposition_sets\x18\x04 \x03(\v2\x16.google.protobuf.ValueB\a\xa2\xbb\x18\x01-\x18\x01R\x0fdispositionSets\x12P\n" +
+	"\achoices\x18\x05 \x03(\v2!.smartassist.v1.DispositionChoiceB\x13\xa2\xbb\x18\x0fdispositionSetsR\achoices\x12:\n" +
+	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xc9\x06\n" +
 	"\bUserInfo\x12@\n" +
 	"\fworkinghours\x18\x01 \x01(\v2\x1c.smartassist.v1.WorkingHoursR\fworkinghours\x12\x1d\n" +
 	"\n" +
@@ -1962,7 +2361,12 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\vhost_domain\x18\x12 \x01(\tR\n" +
 	"hostDomain\x12\x0e\n" +
 	"\x02os\x18\x13 \x01(\tR\x02os\x12\x16\n" +
-	"\x06device\x18\x14 \x01(\tR\x06device\x12:\n" +
+	"\x06device\x18\x14 \x01(\tR\x06device\x12\x16\n" +
+	"\x06caller\x18\x15 \x01(\tR\x06caller\x12\x16\n" +
+	"\x06callee\x18\x16 \x01(\tR\x06callee\x12\x1f\n" +
+	"\vcaller_host\x18\x17 \x01(\tR\n" +
+	"callerHost\x12\x17\n" +
+	"\auser_id\x18\x18 \x01(\tR\x06userId\x12:\n" +
 	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\x9e\x01\n" +
 	"\fWorkingHours\x12\x1a\n" +
 	"\bworkdays\x18\x01 \x01(\tR\bworkdays\x12\x1c\n" +
@@ -1972,7 +2376,7 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\bIdentity\x12\x10\n" +
 	"\x03val\x18\x01 \x01(\tR\x03val\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12:\n" +
-	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\x8a\x04\n" +
+	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xa9\x04\n" +
 	"\x13AgentTransferConfig\x12\x1d\n" +
 	"\n" +
 	"skills_ids\x18\x01 \x03(\tR\tskillsIds\x12,\n" +
@@ -1983,7 +2387,9 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\x10last_intent_name\x18\x06 \x01(\tR\x0elastIntentName\x122\n" +
 	"\x15last_intentuser_input\x18\a \x01(\tR\x13lastIntentuserInput\x12H\n" +
 	"\vdialog_tone\x18\b \x03(\v2\x16.google.protobuf.ValueB\x0f\xa2\xbb\x18\vdialog_toneR\n" +
-	"dialogTone\x12:\n" +
+	"dialogTone\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\t \x01(\tR\taccountId\x12:\n" +
 	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmappedB\x12\n" +
 	"\x10_override_agents\"\x88\x01\n" +
 	"\fAssistEvents\x12<\n" +
@@ -2003,7 +2409,26 @@ const file_smartassist_v1_conversation_proto_rawDesc = "" +
 	"\x05emoji\x18\x02 \x01(\tR\x05emoji\x12\x1f\n" +
 	"\bstrength\x18\x03 \x01(\x01H\x00R\bstrength\x88\x01\x01\x12:\n" +
 	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmappedB\v\n" +
-	"\t_strengthB\xd3\x01\n" +
+	"\t_strength\"\x86\x02\n" +
+	"\x04Note\x12\x17\n" +
+	"\x02id\x18\x01 \x01(\tB\a\xa2\xbb\x18\x03_idR\x02id\x12'\n" +
+	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x122\n" +
+	"\x06author\x18\x03 \x01(\v2\x1a.smartassist.v1.NoteAuthorR\x06author\x12\x12\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\x128\n" +
+	"\ttimestamp\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\ttimestamp\x12:\n" +
+	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xb6\x01\n" +
+	"\n" +
+	"NoteAuthor\x12\x17\n" +
+	"\x02id\x18\x01 \x01(\tB\a\xa2\xbb\x18\x03_idR\x02id\x12\x1d\n" +
+	"\n" +
+	"first_name\x18\x02 \x01(\tR\tfirstName\x12\x1b\n" +
+	"\tlast_name\x18\x03 \x01(\tR\blastName\x12\x17\n" +
+	"\auser_id\x18\x04 \x01(\tR\x06userId\x12:\n" +
+	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmapped\"\xa7\x01\n" +
+	"\x11DispositionChoice\x12)\n" +
+	"\x10dispositions_set\x18\x01 \x01(\tR\x0fdispositionsSet\x12+\n" +
+	"\x11disposition_codes\x18\x02 \x01(\tR\x10dispositionCodes\x12:\n" +
+	"\bunmapped\x18\xe8\a \x01(\v2\x17.google.protobuf.StructB\x04\xa8\xbb\x18\x01R\bunmappedB\xd3\x01\n" +
 	"\x12com.smartassist.v1B\x11ConversationProtoP\x01ZQgithub.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1;smartassistv1\xa2\x02\x03SXX\xaa\x02\x0eSmartassist.V1\xca\x02\x0eSmartassist\\V1\xe2\x02\x1aSmartassist\\V1\\GPBMetadata\xea\x02\x0fSmartassist::V1b\x06proto3"
 
 var (
@@ -2018,7 +2443,7 @@ func file_smartassist_v1_conversation_proto_rawDescGZIP() []byte {
 	return file_smartassist_v1_conversation_proto_rawDescData
 }
 
-var file_smartassist_v1_conversation_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_smartassist_v1_conversation_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_smartassist_v1_conversation_proto_goTypes = []any{
 	(*Conversation)(nil),          // 0: smartassist.v1.Conversation
 	(*Participant)(nil),           // 1: smartassist.v1.Participant
@@ -2035,68 +2460,79 @@ var file_smartassist_v1_conversation_proto_goTypes = []any{
 	(*AssistEvents)(nil),          // 12: smartassist.v1.AssistEvents
 	(*AssistEvent)(nil),           // 13: smartassist.v1.AssistEvent
 	(*SentimentTone)(nil),         // 14: smartassist.v1.SentimentTone
-	(*durationpb.Duration)(nil),   // 15: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
-	(*structpb.Value)(nil),        // 17: google.protobuf.Value
-	(*structpb.Struct)(nil),       // 18: google.protobuf.Struct
+	(*Note)(nil),                  // 15: smartassist.v1.Note
+	(*NoteAuthor)(nil),            // 16: smartassist.v1.NoteAuthor
+	(*DispositionChoice)(nil),     // 17: smartassist.v1.DispositionChoice
+	(*durationpb.Duration)(nil),   // 18: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil), // 19: google.protobuf.Timestamp
+	(*structpb.Value)(nil),        // 20: google.protobuf.Value
+	(*structpb.Struct)(nil),       // 21: google.protobuf.Struct
 }
 var file_smartassist_v1_conversation_proto_depIdxs = []int32{
-	15, // 0: smartassist.v1.Conversation.wait_time:type_name -> google.protobuf.Duration
-	16, // 1: smartassist.v1.Conversation.start_time:type_name -> google.protobuf.Timestamp
-	16, // 2: smartassist.v1.Conversation.end_time:type_name -> google.protobuf.Timestamp
-	16, // 3: smartassist.v1.Conversation.timestamp_value:type_name -> google.protobuf.Timestamp
-	16, // 4: smartassist.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
-	16, // 5: smartassist.v1.Conversation.updated_at:type_name -> google.protobuf.Timestamp
-	16, // 6: smartassist.v1.Conversation.accepted_at:type_name -> google.protobuf.Timestamp
+	18, // 0: smartassist.v1.Conversation.wait_time:type_name -> google.protobuf.Duration
+	19, // 1: smartassist.v1.Conversation.start_time:type_name -> google.protobuf.Timestamp
+	19, // 2: smartassist.v1.Conversation.end_time:type_name -> google.protobuf.Timestamp
+	19, // 3: smartassist.v1.Conversation.timestamp_value:type_name -> google.protobuf.Timestamp
+	19, // 4: smartassist.v1.Conversation.created_at:type_name -> google.protobuf.Timestamp
+	19, // 5: smartassist.v1.Conversation.updated_at:type_name -> google.protobuf.Timestamp
+	19, // 6: smartassist.v1.Conversation.accepted_at:type_name -> google.protobuf.Timestamp
 	1,  // 7: smartassist.v1.Conversation.participants:type_name -> smartassist.v1.Participant
 	2,  // 8: smartassist.v1.Conversation.transfer_details:type_name -> smartassist.v1.TransferDetail
 	4,  // 9: smartassist.v1.Conversation.queues:type_name -> smartassist.v1.ConversationQueue
 	5,  // 10: smartassist.v1.Conversation.agent_desktop_meta:type_name -> smartassist.v1.AgentDesktopMeta
 	7,  // 11: smartassist.v1.Conversation.dispositions:type_name -> smartassist.v1.Dispositions
 	8,  // 12: smartassist.v1.Conversation.user_info:type_name -> smartassist.v1.UserInfo
-	17, // 13: smartassist.v1.Conversation.contact_flow:type_name -> google.protobuf.Value
-	17, // 14: smartassist.v1.Conversation.form_data:type_name -> google.protobuf.Value
-	17, // 15: smartassist.v1.Conversation.skills:type_name -> google.protobuf.Value
-	17, // 16: smartassist.v1.Conversation.notes:type_name -> google.protobuf.Value
+	20, // 13: smartassist.v1.Conversation.contact_flow:type_name -> google.protobuf.Value
+	20, // 14: smartassist.v1.Conversation.form_data:type_name -> google.protobuf.Value
+	20, // 15: smartassist.v1.Conversation.skills:type_name -> google.protobuf.Value
+	20, // 16: smartassist.v1.Conversation.notes:type_name -> google.protobuf.Value
 	14, // 17: smartassist.v1.Conversation.sentiment_tone:type_name -> smartassist.v1.SentimentTone
-	18, // 18: smartassist.v1.Conversation.unmapped:type_name -> google.protobuf.Struct
-	16, // 19: smartassist.v1.Participant.queue_start_time:type_name -> google.protobuf.Timestamp
-	16, // 20: smartassist.v1.Participant.assigned_at:type_name -> google.protobuf.Timestamp
-	16, // 21: smartassist.v1.Participant.start_time_stamp:type_name -> google.protobuf.Timestamp
-	16, // 22: smartassist.v1.Participant.end_time_stamp:type_name -> google.protobuf.Timestamp
-	18, // 23: smartassist.v1.Participant.unmapped:type_name -> google.protobuf.Struct
-	3,  // 24: smartassist.v1.TransferDetail.transferred_to:type_name -> smartassist.v1.TransferTarget
-	16, // 25: smartassist.v1.TransferDetail.transferred_at:type_name -> google.protobuf.Timestamp
-	18, // 26: smartassist.v1.TransferDetail.unmapped:type_name -> google.protobuf.Struct
-	18, // 27: smartassist.v1.TransferTarget.unmapped:type_name -> google.protobuf.Struct
-	16, // 28: smartassist.v1.ConversationQueue.start_time:type_name -> google.protobuf.Timestamp
-	18, // 29: smartassist.v1.ConversationQueue.unmapped:type_name -> google.protobuf.Struct
-	6,  // 30: smartassist.v1.AgentDesktopMeta.pages_visited:type_name -> smartassist.v1.PageVisit
-	18, // 31: smartassist.v1.AgentDesktopMeta.unmapped:type_name -> google.protobuf.Struct
-	16, // 32: smartassist.v1.PageVisit.timestamp:type_name -> google.protobuf.Timestamp
-	15, // 33: smartassist.v1.PageVisit.timespent:type_name -> google.protobuf.Duration
-	18, // 34: smartassist.v1.PageVisit.unmapped:type_name -> google.protobuf.Struct
-	17, // 35: smartassist.v1.Dispositions.disposition_sets:type_name -> google.protobuf.Value
-	18, // 36: smartassist.v1.Dispositions.unmapped:type_name -> google.protobuf.Struct
-	9,  // 37: smartassist.v1.UserInfo.workinghours:type_name -> smartassist.v1.WorkingHours
-	10, // 38: smartassist.v1.UserInfo.identities:type_name -> smartassist.v1.Identity
-	11, // 39: smartassist.v1.UserInfo.agent_transfer_config:type_name -> smartassist.v1.AgentTransferConfig
-	18, // 40: smartassist.v1.UserInfo.unmapped:type_name -> google.protobuf.Struct
-	18, // 41: smartassist.v1.WorkingHours.unmapped:type_name -> google.protobuf.Struct
-	18, // 42: smartassist.v1.Identity.unmapped:type_name -> google.protobuf.Struct
-	17, // 43: smartassist.v1.AgentTransferConfig.override_values:type_name -> google.protobuf.Value
-	12, // 44: smartassist.v1.AgentTransferConfig.assist_events:type_name -> smartassist.v1.AssistEvents
-	17, // 45: smartassist.v1.AgentTransferConfig.dialog_tone:type_name -> google.protobuf.Value
-	18, // 46: smartassist.v1.AgentTransferConfig.unmapped:type_name -> google.protobuf.Struct
-	13, // 47: smartassist.v1.AssistEvents.start_event:type_name -> smartassist.v1.AssistEvent
-	18, // 48: smartassist.v1.AssistEvents.unmapped:type_name -> google.protobuf.Struct
-	18, // 49: smartassist.v1.AssistEvent.unmapped:type_name -> google.protobuf.Struct
-	18, // 50: smartassist.v1.SentimentTone.unmapped:type_name -> google.protobuf.Struct
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	19, // 18: smartassist.v1.Conversation.start_session_time:type_name -> google.protobuf.Timestamp
+	15, // 19: smartassist.v1.Conversation.agent_notes:type_name -> smartassist.v1.Note
+	21, // 20: smartassist.v1.Conversation.unmapped:type_name -> google.protobuf.Struct
+	19, // 21: smartassist.v1.Participant.queue_start_time:type_name -> google.protobuf.Timestamp
+	19, // 22: smartassist.v1.Participant.assigned_at:type_name -> google.protobuf.Timestamp
+	19, // 23: smartassist.v1.Participant.start_time_stamp:type_name -> google.protobuf.Timestamp
+	19, // 24: smartassist.v1.Participant.end_time_stamp:type_name -> google.protobuf.Timestamp
+	21, // 25: smartassist.v1.Participant.unmapped:type_name -> google.protobuf.Struct
+	3,  // 26: smartassist.v1.TransferDetail.transferred_to:type_name -> smartassist.v1.TransferTarget
+	19, // 27: smartassist.v1.TransferDetail.transferred_at:type_name -> google.protobuf.Timestamp
+	21, // 28: smartassist.v1.TransferDetail.unmapped:type_name -> google.protobuf.Struct
+	21, // 29: smartassist.v1.TransferTarget.unmapped:type_name -> google.protobuf.Struct
+	19, // 30: smartassist.v1.ConversationQueue.start_time:type_name -> google.protobuf.Timestamp
+	21, // 31: smartassist.v1.ConversationQueue.unmapped:type_name -> google.protobuf.Struct
+	6,  // 32: smartassist.v1.AgentDesktopMeta.pages_visited:type_name -> smartassist.v1.PageVisit
+	21, // 33: smartassist.v1.AgentDesktopMeta.unmapped:type_name -> google.protobuf.Struct
+	19, // 34: smartassist.v1.PageVisit.timestamp:type_name -> google.protobuf.Timestamp
+	18, // 35: smartassist.v1.PageVisit.timespent:type_name -> google.protobuf.Duration
+	21, // 36: smartassist.v1.PageVisit.unmapped:type_name -> google.protobuf.Struct
+	20, // 37: smartassist.v1.Dispositions.disposition_sets:type_name -> google.protobuf.Value
+	17, // 38: smartassist.v1.Dispositions.choices:type_name -> smartassist.v1.DispositionChoice
+	21, // 39: smartassist.v1.Dispositions.unmapped:type_name -> google.protobuf.Struct
+	9,  // 40: smartassist.v1.UserInfo.workinghours:type_name -> smartassist.v1.WorkingHours
+	10, // 41: smartassist.v1.UserInfo.identities:type_name -> smartassist.v1.Identity
+	11, // 42: smartassist.v1.UserInfo.agent_transfer_config:type_name -> smartassist.v1.AgentTransferConfig
+	21, // 43: smartassist.v1.UserInfo.unmapped:type_name -> google.protobuf.Struct
+	21, // 44: smartassist.v1.WorkingHours.unmapped:type_name -> google.protobuf.Struct
+	21, // 45: smartassist.v1.Identity.unmapped:type_name -> google.protobuf.Struct
+	20, // 46: smartassist.v1.AgentTransferConfig.override_values:type_name -> google.protobuf.Value
+	12, // 47: smartassist.v1.AgentTransferConfig.assist_events:type_name -> smartassist.v1.AssistEvents
+	20, // 48: smartassist.v1.AgentTransferConfig.dialog_tone:type_name -> google.protobuf.Value
+	21, // 49: smartassist.v1.AgentTransferConfig.unmapped:type_name -> google.protobuf.Struct
+	13, // 50: smartassist.v1.AssistEvents.start_event:type_name -> smartassist.v1.AssistEvent
+	21, // 51: smartassist.v1.AssistEvents.unmapped:type_name -> google.protobuf.Struct
+	21, // 52: smartassist.v1.AssistEvent.unmapped:type_name -> google.protobuf.Struct
+	21, // 53: smartassist.v1.SentimentTone.unmapped:type_name -> google.protobuf.Struct
+	16, // 54: smartassist.v1.Note.author:type_name -> smartassist.v1.NoteAuthor
+	19, // 55: smartassist.v1.Note.timestamp:type_name -> google.protobuf.Timestamp
+	21, // 56: smartassist.v1.Note.unmapped:type_name -> google.protobuf.Struct
+	21, // 57: smartassist.v1.NoteAuthor.unmapped:type_name -> google.protobuf.Struct
+	21, // 58: smartassist.v1.DispositionChoice.unmapped:type_name -> google.protobuf.Struct
+	59, // [59:59] is the sub-list for method output_type
+	59, // [59:59] is the sub-list for method input_type
+	59, // [59:59] is the sub-list for extension type_name
+	59, // [59:59] is the sub-list for extension extendee
+	0,  // [0:59] is the sub-list for field type_name
 }
 
 func init() { file_smartassist_v1_conversation_proto_init() }
@@ -2118,7 +2554,7 @@ func file_smartassist_v1_conversation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smartassist_v1_conversation_proto_rawDesc), len(file_smartassist_v1_conversation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

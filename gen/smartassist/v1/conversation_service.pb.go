@@ -9,6 +9,7 @@ package smartassistv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -34,7 +35,13 @@ type GetConversationRequest struct {
 	// The SmartAssist account id sent upstream as the `accountId` header.
 	// Optional: when empty the server's configured default account is used.
 	// When set, 1 to 128 characters of [A-Za-z0-9._-].
-	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The fields of the conversation to return (AIP-157), as field paths of
+	// Conversation, for example "status" and "user_info.caller" (in the JSON
+	// form of a request, a FieldMask is one string of lowerCamelCase paths:
+	// "status,userInfo.caller"). Optional: empty, or the single path "*",
+	// returns every field. A path naming no field is INVALID_ARGUMENT.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -90,6 +97,13 @@ func (x *GetConversationRequest) GetAccountId() string {
 	return ""
 }
 
+func (x *GetConversationRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
 // GetConversationResponse carries the conversation.
 type GetConversationResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -136,20 +150,363 @@ func (x *GetConversationResponse) GetConversation() *Conversation {
 	return nil
 }
 
+// ListConversationsRequest names a stream and the page and filters wanted.
+type ListConversationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The SmartAssist stream (bot) id. Required; 1 to 128 characters of
+	// [A-Za-z0-9._-].
+	StreamId string `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// The SmartAssist account id sent upstream as the `accountId` header.
+	// Optional: when empty the server's configured default account is used.
+	// When set, 1 to 128 characters of [A-Za-z0-9._-].
+	AccountId string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The most conversations to return in one page. 0 (unset) means the
+	// default of 20; values above the maximum of 100 are treated as 100; a
+	// negative value is INVALID_ARGUMENT. A page may hold fewer than
+	// page_size conversations even when more follow; only an empty
+	// next_page_token ends the list.
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous answer, or empty for the first
+	// page. Must be used with the same stream_id, account_id, statuses,
+	// source and language as the request that returned it, otherwise
+	// INVALID_ARGUMENT; page_size and read_mask may change between pages.
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only conversations in one of these states; empty means all. Each is one
+	// of "ACTIVE", "CLOSED", "IDLE", "OPEN", "OVERDUE", "TERMINATED" (SmartAssist's
+	// list filter), matched exactly; any other value is INVALID_ARGUMENT.
+	Statuses []string `protobuf:"bytes,5,rep,name=statuses,proto3" json:"statuses,omitempty"`
+	// Only conversations from this channel, for example "rtm" or
+	// "audiocodes"; empty means all. Matched by SmartAssist.
+	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	// Only conversations in this language, for example "en"; empty means
+	// all. Matched by SmartAssist.
+	Language string `protobuf:"bytes,7,opt,name=language,proto3" json:"language,omitempty"`
+	// The fields of each conversation to return (AIP-157), as in
+	// GetConversationRequest.read_mask. Empty or "*" returns every field; a
+	// path naming no field is INVALID_ARGUMENT.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,8,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConversationsRequest) Reset() {
+	*x = ListConversationsRequest{}
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConversationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConversationsRequest) ProtoMessage() {}
+
+func (x *ListConversationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConversationsRequest.ProtoReflect.Descriptor instead.
+func (*ListConversationsRequest) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_service_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ListConversationsRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *ListConversationsRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *ListConversationsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListConversationsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListConversationsRequest) GetStatuses() []string {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *ListConversationsRequest) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *ListConversationsRequest) GetLanguage() string {
+	if x != nil {
+		return x.Language
+	}
+	return ""
+}
+
+func (x *ListConversationsRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// ListConversationsResponse is one page of conversations.
+type ListConversationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page's conversations, in SmartAssist's order.
+	Conversations []*Conversation `protobuf:"bytes,1,rep,name=conversations,proto3" json:"conversations,omitempty"`
+	// The token for the next page; empty when this page is the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// How many conversations match the filters in all pages, as SmartAssist
+	// counted them when this page was read (it may change between pages).
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConversationsResponse) Reset() {
+	*x = ListConversationsResponse{}
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConversationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConversationsResponse) ProtoMessage() {}
+
+func (x *ListConversationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConversationsResponse.ProtoReflect.Descriptor instead.
+func (*ListConversationsResponse) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_service_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListConversationsResponse) GetConversations() []*Conversation {
+	if x != nil {
+		return x.Conversations
+	}
+	return nil
+}
+
+func (x *ListConversationsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListConversationsResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
+// WatchConversationRequest names the conversation to follow.
+type WatchConversationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The SmartAssist stream (bot) id. Required; 1 to 128 characters of
+	// [A-Za-z0-9._-].
+	StreamId string `protobuf:"bytes,1,opt,name=stream_id,json=streamId,proto3" json:"stream_id,omitempty"`
+	// The conversation id ("c-…"). Required; 1 to 128 characters of
+	// [A-Za-z0-9._-].
+	ConversationId string `protobuf:"bytes,2,opt,name=conversation_id,json=conversationId,proto3" json:"conversation_id,omitempty"`
+	// The SmartAssist account id sent upstream as the `accountId` header.
+	// Optional: when empty the server's configured default account is used.
+	// When set, 1 to 128 characters of [A-Za-z0-9._-].
+	AccountId string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// The fields of the conversation to return (AIP-157), as in
+	// GetConversationRequest.read_mask. Changes only to fields outside the
+	// mask send no message. Empty or "*" returns every field; a path naming
+	// no field is INVALID_ARGUMENT.
+	ReadMask      *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=read_mask,json=readMask,proto3" json:"read_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchConversationRequest) Reset() {
+	*x = WatchConversationRequest{}
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchConversationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchConversationRequest) ProtoMessage() {}
+
+func (x *WatchConversationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchConversationRequest.ProtoReflect.Descriptor instead.
+func (*WatchConversationRequest) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_service_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatchConversationRequest) GetStreamId() string {
+	if x != nil {
+		return x.StreamId
+	}
+	return ""
+}
+
+func (x *WatchConversationRequest) GetConversationId() string {
+	if x != nil {
+		return x.ConversationId
+	}
+	return ""
+}
+
+func (x *WatchConversationRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *WatchConversationRequest) GetReadMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.ReadMask
+	}
+	return nil
+}
+
+// WatchConversationResponse is one state of the watched conversation.
+type WatchConversationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The conversation as it is now; see Conversation.
+	Conversation  *Conversation `protobuf:"bytes,1,opt,name=conversation,proto3" json:"conversation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchConversationResponse) Reset() {
+	*x = WatchConversationResponse{}
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchConversationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchConversationResponse) ProtoMessage() {}
+
+func (x *WatchConversationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_smartassist_v1_conversation_service_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchConversationResponse.ProtoReflect.Descriptor instead.
+func (*WatchConversationResponse) Descriptor() ([]byte, []int) {
+	return file_smartassist_v1_conversation_service_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *WatchConversationResponse) GetConversation() *Conversation {
+	if x != nil {
+		return x.Conversation
+	}
+	return nil
+}
+
 var File_smartassist_v1_conversation_service_proto protoreflect.FileDescriptor
 
 const file_smartassist_v1_conversation_service_proto_rawDesc = "" +
 	"\n" +
-	")smartassist/v1/conversation_service.proto\x12\x0esmartassist.v1\x1a!smartassist/v1/conversation.proto\"}\n" +
+	")smartassist/v1/conversation_service.proto\x12\x0esmartassist.v1\x1a google/protobuf/field_mask.proto\x1a!smartassist/v1/conversation.proto\"\xb6\x01\n" +
 	"\x16GetConversationRequest\x12\x1b\n" +
 	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12'\n" +
 	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x03 \x01(\tR\taccountId\"[\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x127\n" +
+	"\tread_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask\"[\n" +
 	"\x17GetConversationResponse\x12@\n" +
-	"\fconversation\x18\x01 \x01(\v2\x1c.smartassist.v1.ConversationR\fconversation2~\n" +
+	"\fconversation\x18\x01 \x01(\v2\x1c.smartassist.v1.ConversationR\fconversation\"\x9b\x02\n" +
+	"\x18ListConversationsRequest\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\x12\x1a\n" +
+	"\bstatuses\x18\x05 \x03(\tR\bstatuses\x12\x16\n" +
+	"\x06source\x18\x06 \x01(\tR\x06source\x12\x1a\n" +
+	"\blanguage\x18\a \x01(\tR\blanguage\x127\n" +
+	"\tread_mask\x18\b \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask\"\xa6\x01\n" +
+	"\x19ListConversationsResponse\x12B\n" +
+	"\rconversations\x18\x01 \x03(\v2\x1c.smartassist.v1.ConversationR\rconversations\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"\xb8\x01\n" +
+	"\x18WatchConversationRequest\x12\x1b\n" +
+	"\tstream_id\x18\x01 \x01(\tR\bstreamId\x12'\n" +
+	"\x0fconversation_id\x18\x02 \x01(\tR\x0econversationId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\x127\n" +
+	"\tread_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\breadMask\"]\n" +
+	"\x19WatchConversationResponse\x12@\n" +
+	"\fconversation\x18\x01 \x01(\v2\x1c.smartassist.v1.ConversationR\fconversation2\xde\x02\n" +
 	"\x13ConversationService\x12g\n" +
-	"\x0fGetConversation\x12&.smartassist.v1.GetConversationRequest\x1a'.smartassist.v1.GetConversationResponse\"\x03\x90\x02\x01B\xda\x01\n" +
+	"\x0fGetConversation\x12&.smartassist.v1.GetConversationRequest\x1a'.smartassist.v1.GetConversationResponse\"\x03\x90\x02\x01\x12m\n" +
+	"\x11ListConversations\x12(.smartassist.v1.ListConversationsRequest\x1a).smartassist.v1.ListConversationsResponse\"\x03\x90\x02\x01\x12o\n" +
+	"\x11WatchConversation\x12(.smartassist.v1.WatchConversationRequest\x1a).smartassist.v1.WatchConversationResponse\"\x03\x90\x02\x010\x01B\xda\x01\n" +
 	"\x12com.smartassist.v1B\x18ConversationServiceProtoP\x01ZQgithub.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1;smartassistv1\xa2\x02\x03SXX\xaa\x02\x0eSmartassist.V1\xca\x02\x0eSmartassist\\V1\xe2\x02\x1aSmartassist\\V1\\GPBMetadata\xea\x02\x0fSmartassist::V1b\x06proto3"
 
 var (
@@ -164,21 +521,35 @@ func file_smartassist_v1_conversation_service_proto_rawDescGZIP() []byte {
 	return file_smartassist_v1_conversation_service_proto_rawDescData
 }
 
-var file_smartassist_v1_conversation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_smartassist_v1_conversation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_smartassist_v1_conversation_service_proto_goTypes = []any{
-	(*GetConversationRequest)(nil),  // 0: smartassist.v1.GetConversationRequest
-	(*GetConversationResponse)(nil), // 1: smartassist.v1.GetConversationResponse
-	(*Conversation)(nil),            // 2: smartassist.v1.Conversation
+	(*GetConversationRequest)(nil),    // 0: smartassist.v1.GetConversationRequest
+	(*GetConversationResponse)(nil),   // 1: smartassist.v1.GetConversationResponse
+	(*ListConversationsRequest)(nil),  // 2: smartassist.v1.ListConversationsRequest
+	(*ListConversationsResponse)(nil), // 3: smartassist.v1.ListConversationsResponse
+	(*WatchConversationRequest)(nil),  // 4: smartassist.v1.WatchConversationRequest
+	(*WatchConversationResponse)(nil), // 5: smartassist.v1.WatchConversationResponse
+	(*fieldmaskpb.FieldMask)(nil),     // 6: google.protobuf.FieldMask
+	(*Conversation)(nil),              // 7: smartassist.v1.Conversation
 }
 var file_smartassist_v1_conversation_service_proto_depIdxs = []int32{
-	2, // 0: smartassist.v1.GetConversationResponse.conversation:type_name -> smartassist.v1.Conversation
-	0, // 1: smartassist.v1.ConversationService.GetConversation:input_type -> smartassist.v1.GetConversationRequest
-	1, // 2: smartassist.v1.ConversationService.GetConversation:output_type -> smartassist.v1.GetConversationResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	6, // 0: smartassist.v1.GetConversationRequest.read_mask:type_name -> google.protobuf.FieldMask
+	7, // 1: smartassist.v1.GetConversationResponse.conversation:type_name -> smartassist.v1.Conversation
+	6, // 2: smartassist.v1.ListConversationsRequest.read_mask:type_name -> google.protobuf.FieldMask
+	7, // 3: smartassist.v1.ListConversationsResponse.conversations:type_name -> smartassist.v1.Conversation
+	6, // 4: smartassist.v1.WatchConversationRequest.read_mask:type_name -> google.protobuf.FieldMask
+	7, // 5: smartassist.v1.WatchConversationResponse.conversation:type_name -> smartassist.v1.Conversation
+	0, // 6: smartassist.v1.ConversationService.GetConversation:input_type -> smartassist.v1.GetConversationRequest
+	2, // 7: smartassist.v1.ConversationService.ListConversations:input_type -> smartassist.v1.ListConversationsRequest
+	4, // 8: smartassist.v1.ConversationService.WatchConversation:input_type -> smartassist.v1.WatchConversationRequest
+	1, // 9: smartassist.v1.ConversationService.GetConversation:output_type -> smartassist.v1.GetConversationResponse
+	3, // 10: smartassist.v1.ConversationService.ListConversations:output_type -> smartassist.v1.ListConversationsResponse
+	5, // 11: smartassist.v1.ConversationService.WatchConversation:output_type -> smartassist.v1.WatchConversationResponse
+	9, // [9:12] is the sub-list for method output_type
+	6, // [6:9] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_smartassist_v1_conversation_service_proto_init() }
@@ -193,7 +564,7 @@ func file_smartassist_v1_conversation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_smartassist_v1_conversation_service_proto_rawDesc), len(file_smartassist_v1_conversation_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

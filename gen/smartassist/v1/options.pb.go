@@ -45,6 +45,8 @@ var (
 	// The key this field has in SmartAssist's JSON when it is not the field's
 	// JSON name; for example "_id" for `id` and "__v" for `v`. When unset, the
 	// upstream key is the field's JSON name (lowerCamelCase of the field name).
+	// "-" retires a deprecated field: no upstream key is read into it, and the
+	// key it used to read belongs to the field that replaced it.
 	//
 	// optional string upstream_key = 50100;
 	E_UpstreamKey = &file_smartassist_v1_options_proto_extTypes[0]

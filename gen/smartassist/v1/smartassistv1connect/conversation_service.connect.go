@@ -27,6 +27,12 @@ const (
 	// ConversationServiceGetConversationProcedure is the procedure name of the ConversationService's
 	// GetConversation RPC.
 	ConversationServiceGetConversationProcedure = "/smartassist.v1.ConversationService/GetConversation"
+	// ConversationServiceListConversationsProcedure is the procedure name of the ConversationService's
+	// ListConversations RPC.
+	ConversationServiceListConversationsProcedure = "/smartassist.v1.ConversationService/ListConversations"
+	// ConversationServiceWatchConversationProcedure is the procedure name of the ConversationService's
+	// WatchConversation RPC.
+	ConversationServiceWatchConversationProcedure = "/smartassist.v1.ConversationService/WatchConversation"
 )
 
 var (
@@ -35,6 +41,22 @@ var (
 			StreamType:       connect.StreamTypeUnary,
 			Schema:           v1.File_smartassist_v1_conversation_service_proto.Services().ByName("ConversationService").Methods().ByName("GetConversation"),
 			Procedure:        ConversationServiceGetConversationProcedure,
+			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+		}
+	})
+	conversationServiceListConversationsSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeUnary,
+			Schema:           v1.File_smartassist_v1_conversation_service_proto.Services().ByName("ConversationService").Methods().ByName("ListConversations"),
+			Procedure:        ConversationServiceListConversationsProcedure,
+			IdempotencyLevel: connect.IdempotencyNoSideEffects,
+		}
+	})
+	conversationServiceWatchConversationSpec = sync.OnceValue(func() connect.Spec {
+		return connect.Spec{
+			StreamType:       connect.StreamTypeServer,
+			Schema:           v1.File_smartassist_v1_conversation_service_proto.Services().ByName("ConversationService").Methods().ByName("WatchConversation"),
+			Procedure:        ConversationServiceWatchConversationProcedure,
 			IdempotencyLevel: connect.IdempotencyNoSideEffects,
 		}
 	})
@@ -53,12 +75,71 @@ type ConversationServiceClient interface {
 	// google.rpc.ErrorInfo with domain "smartassist-bridge" and, where
 	// SmartAssist answered, its HTTP status and error code in the metadata.
 	GetConversation(context.Context, *v1.GetConversationRequest) (*v1.GetConversationResponse, error)
+	// ListConversations returns one page of a stream's conversations, in
+	// SmartAssist's order (newest first in its documented sample), optionally
+	// filtered by status, source and language. Each page is one call to SmartAssist's list endpoint.
+	//
+	// Paging (AIP-158): ask with an empty page_token for the first page, then
+	// pass each answer's next_page_token until it is empty. A token is
+	// opaque, bound to the stream, account and filters that produced it, and
+	// valid on any replica of the bridge; it grants no access of its own (the
+	// caller's credentials are checked on every page).
+	//
+	// Errors: INVALID_ARGUMENT for a malformed id, a negative page_size, an
+	// unknown status, a page_token that is malformed, tampered with, or used
+	// with other filters, stream or account than the ones it was made for,
+	// or a read_mask naming an unknown field (all before SmartAssist is
+	// called); otherwise as GetConversation (UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND for an unknown stream, RESOURCE_EXHAUSTED,
+	// UNAVAILABLE, DEADLINE_EXCEEDED), each with a google.rpc.ErrorInfo.
+	ListConversations(context.Context, *v1.ListConversationsRequest) (*v1.ListConversationsResponse, error)
+	// WatchConversation follows one conversation as it changes.
+	//
+	// The first message is the conversation's current state; after it, one
+	// message is sent each time the conversation changes (its updatedAt or
+	// any of its content, as far as read_mask shows it); an unchanged state
+	// is never sent twice. The stream ends with OK after the message in which
+	// the conversation's status is "CLOSED" (at once, after one message, for a
+	// conversation that is already closed).
+	//
+	// The bridge polls SmartAssist on the watchers' behalf, one poller per
+	// conversation and credential shared by every watcher, so a change is
+	// seen within the poll interval, not instantly.
+	//
+	// Errors: the stream ends with the codes of GetConversation when the
+	// first state cannot be read. When the server shuts down (drains), open
+	// streams end with UNAVAILABLE: a client may resume by calling again,
+	// which starts again with the current state. Connection loss and
+	// deadlines end the stream likewise; resuming is always safe, since the
+	// method has no side effects.
+	WatchConversation(context.Context, *v1.WatchConversationRequest) (ConversationServiceWatchConversationClientStream, error)
 }
 
 // NewConversationServiceClient constructs a client for the smartassist.v1.ConversationService
 // service. Multiple service clients may share a single connect.Client.
 func NewConversationServiceClient(client *connect.Client) ConversationServiceClient {
 	return &conversationServiceClient{client: client}
+}
+
+// ConversationServiceWatchConversationClientStream is the client stream for the
+// ConversationService's WatchConversation RPC.
+type ConversationServiceWatchConversationClientStream struct {
+	stream connect.ClientStream
+}
+
+// Receive returns the next response message from the server.
+func (s ConversationServiceWatchConversationClientStream) Receive() (*v1.WatchConversationResponse, error) {
+	var res v1.WatchConversationResponse
+	if err := s.stream.Receive(&res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Close releases the stream's resources. It is idempotent and is typically deferred to clean up a
+// stream abandoned before io.EOF.
+func (s ConversationServiceWatchConversationClientStream) Close() error {
+	return s.stream.Close()
 }
 
 // ConversationServiceHandler is an implementation of the smartassist.v1.ConversationService
@@ -75,6 +156,44 @@ type ConversationServiceHandler interface {
 	// google.rpc.ErrorInfo with domain "smartassist-bridge" and, where
 	// SmartAssist answered, its HTTP status and error code in the metadata.
 	GetConversation(context.Context, *v1.GetConversationRequest) (*v1.GetConversationResponse, error)
+	// ListConversations returns one page of a stream's conversations, in
+	// SmartAssist's order (newest first in its documented sample), optionally
+	// filtered by status, source and language. Each page is one call to SmartAssist's list endpoint.
+	//
+	// Paging (AIP-158): ask with an empty page_token for the first page, then
+	// pass each answer's next_page_token until it is empty. A token is
+	// opaque, bound to the stream, account and filters that produced it, and
+	// valid on any replica of the bridge; it grants no access of its own (the
+	// caller's credentials are checked on every page).
+	//
+	// Errors: INVALID_ARGUMENT for a malformed id, a negative page_size, an
+	// unknown status, a page_token that is malformed, tampered with, or used
+	// with other filters, stream or account than the ones it was made for,
+	// or a read_mask naming an unknown field (all before SmartAssist is
+	// called); otherwise as GetConversation (UNAUTHENTICATED,
+	// PERMISSION_DENIED, NOT_FOUND for an unknown stream, RESOURCE_EXHAUSTED,
+	// UNAVAILABLE, DEADLINE_EXCEEDED), each with a google.rpc.ErrorInfo.
+	ListConversations(context.Context, *v1.ListConversationsRequest) (*v1.ListConversationsResponse, error)
+	// WatchConversation follows one conversation as it changes.
+	//
+	// The first message is the conversation's current state; after it, one
+	// message is sent each time the conversation changes (its updatedAt or
+	// any of its content, as far as read_mask shows it); an unchanged state
+	// is never sent twice. The stream ends with OK after the message in which
+	// the conversation's status is "CLOSED" (at once, after one message, for a
+	// conversation that is already closed).
+	//
+	// The bridge polls SmartAssist on the watchers' behalf, one poller per
+	// conversation and credential shared by every watcher, so a change is
+	// seen within the poll interval, not instantly.
+	//
+	// Errors: the stream ends with the codes of GetConversation when the
+	// first state cannot be read. When the server shuts down (drains), open
+	// streams end with UNAVAILABLE: a client may resume by calling again,
+	// which starts again with the current state. Connection loss and
+	// deadlines end the stream likewise; resuming is always safe, since the
+	// method has no side effects.
+	WatchConversation(context.Context, *v1.WatchConversationRequest, ConversationServiceWatchConversationServerStream) error
 }
 
 // RegisterConversationServiceHandler registers svc as the smartassist.v1.ConversationService
@@ -83,7 +202,25 @@ func RegisterConversationServiceHandler(server *connect.Server, svc Conversation
 	adapter := conversationServiceHandler{svc: svc}
 	server.Register(
 		connect.Method{Spec: conversationServiceGetConversationSpec(), Handler: adapter.getConversation},
+		connect.Method{Spec: conversationServiceListConversationsSpec(), Handler: adapter.listConversations},
+		connect.Method{Spec: conversationServiceWatchConversationSpec(), Handler: adapter.watchConversation},
 	)
+}
+
+// ConversationServiceWatchConversationServerStream is the server stream for the
+// ConversationService's WatchConversation RPC.
+type ConversationServiceWatchConversationServerStream struct {
+	stream connect.ServerStream
+}
+
+// SendHeaders flushes the response headers without a message. The first Send does this implicitly.
+func (s ConversationServiceWatchConversationServerStream) SendHeaders() error {
+	return s.stream.SendHeaders()
+}
+
+// Send sends a response message to the client.
+func (s ConversationServiceWatchConversationServerStream) Send(res *v1.WatchConversationResponse) error {
+	return s.stream.Send(res)
 }
 
 // UnimplementedConversationServiceHandler returns CodeUnimplemented from all methods.
@@ -91,6 +228,14 @@ type UnimplementedConversationServiceHandler struct{}
 
 func (UnimplementedConversationServiceHandler) GetConversation(context.Context, *v1.GetConversationRequest) (*v1.GetConversationResponse, error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.GetConversation is not implemented")
+}
+
+func (UnimplementedConversationServiceHandler) ListConversations(context.Context, *v1.ListConversationsRequest) (*v1.ListConversationsResponse, error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.ListConversations is not implemented")
+}
+
+func (UnimplementedConversationServiceHandler) WatchConversation(context.Context, *v1.WatchConversationRequest, ConversationServiceWatchConversationServerStream) error {
+	return connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.WatchConversation is not implemented")
 }
 
 type conversationServiceClient struct {
@@ -105,6 +250,22 @@ func (c *conversationServiceClient) GetConversation(ctx context.Context, req *v1
 	return &res, nil
 }
 
+func (c *conversationServiceClient) ListConversations(ctx context.Context, req *v1.ListConversationsRequest) (*v1.ListConversationsResponse, error) {
+	var res v1.ListConversationsResponse
+	if err := c.client.CallUnary(ctx, conversationServiceListConversationsSpec(), req, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+func (c *conversationServiceClient) WatchConversation(ctx context.Context, req *v1.WatchConversationRequest) (ConversationServiceWatchConversationClientStream, error) {
+	stream, err := c.client.CallServerStream(ctx, conversationServiceWatchConversationSpec(), req)
+	if err != nil {
+		return ConversationServiceWatchConversationClientStream{}, err
+	}
+	return ConversationServiceWatchConversationClientStream{stream: stream}, nil
+}
+
 type conversationServiceHandler struct{ svc ConversationServiceHandler }
 
 func (h conversationServiceHandler) getConversation(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
@@ -117,4 +278,24 @@ func (h conversationServiceHandler) getConversation(ctx context.Context, _ conne
 		return err
 	}
 	return stream.Send(res)
+}
+
+func (h conversationServiceHandler) listConversations(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.ListConversationsRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	res, err := h.svc.ListConversations(ctx, &req)
+	if err != nil {
+		return err
+	}
+	return stream.Send(res)
+}
+
+func (h conversationServiceHandler) watchConversation(ctx context.Context, _ connect.Spec, stream connect.ServerStream) error {
+	var req v1.WatchConversationRequest
+	if err := stream.Receive(&req); err != nil {
+		return err
+	}
+	return h.svc.WatchConversation(ctx, &req, ConversationServiceWatchConversationServerStream{stream: stream})
 }
