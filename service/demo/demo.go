@@ -1,6 +1,7 @@
 // Package demo is a stand-in SmartAssist that serves the conversation from
-// SmartAssist's documentation, so that the bridge run with no flags shows
-// real output at once. It is for trying the bridge, never for production:
+// SmartAssist's documentation, a list of conversations generated from its
+// list sample, and one live conversation that changes every few seconds, so
+// that the bridge run with no flags shows real output at once. It is for trying the bridge, never for production:
 // the command refuses to start in demo mode when credentials are
 // configured.
 package demo
@@ -26,28 +27,83 @@ const (
 //go:embed conversation.json
 var Conversation []byte
 
-const notFound = `{"errors":[{"msg":"Conversation not found","code":"404"}]}`
+const (
+	notFound       = `{"errors":[{"msg":"Conversation not found","code":"404"}]}`
+	streamNotFound = `{"errors":[{"msg":"Stream not found","code":"404"}]}`
+	noAuth         = `{"errors":[{"msg":"auth header is missing","code":"401"}]}`
+)
 
-// Handler answers like SmartAssist's conversation endpoint: the sample for
-// its ids, a SmartAssist-style 404 for any other, and 401 without an auth
-// header.
-func Handler() http.Handler {
+// Handler is NewHandler on the wall clock.
+func Handler() http.Handler { return NewHandler(time.Now) }
+
+// NewHandler answers like SmartAssist's conversation endpoints for the demo
+// stream (StreamID), reading the time from now; the live conversation's
+// cycle starts at the first reading.
+//
+//   - GET /agentassist/api/v1/public/{streamId}/conversations/{id}: the
+//     documented sample byte for byte for ConversationID, each listed
+//     conversation, the live one as it stands, and a SmartAssist-style 404
+//     for any other id or stream.
+//   - GET /agentassist/api/v1/public/{streamId}/conversations: the list, as
+//     described in its documentation: ConversationCount conversations,
+//     newest first, filtered by status (repeated, or comma-separated),
+//     source and language, paged by skip and limit (default
+//     DefaultListLimit), and projected to the top-level or dotted keys of
+//     fields (comma-separated; "_id" always kept). A malformed skip, limit
+//     or status is a 400.
+//
+// Both answer 401 without an auth header.
+func NewHandler(now func() time.Time) http.Handler {
+	h := &handler{now: now, start: now()}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /agentassist/api/v1/public/{stream}/conversations/{conversation}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if r.Header.Get("auth") == "" {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"errors":[{"msg":"auth header is missing","code":"401"}]}`))
-			return
-		}
-		if r.PathValue("stream") != StreamID || r.PathValue("conversation") != ConversationID {
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(notFound))
-			return
-		}
-		_, _ = w.Write(Conversation)
-	})
+	mux.HandleFunc("GET /agentassist/api/v1/public/{stream}/conversations/{conversation}", h.get)
+	mux.HandleFunc("GET /agentassist/api/v1/public/{stream}/conversations", h.list)
 	return mux
+}
+
+type handler struct {
+	now   func() time.Time
+	start time.Time
+}
+
+// records returns every conversation as it stands now, newest first.
+func (h *handler) records() []record {
+	static := staticRecords()
+	all := make([]record, 0, len(static)+1)
+	all = append(all, liveAt(h.start, h.now().Sub(h.start)))
+	return append(all, static...)
+}
+
+// admit writes the answer to a request without auth or for another stream
+// and reports whether the request may go on.
+func admit(w http.ResponseWriter, r *http.Request, missing string) bool {
+	w.Header().Set("Content-Type", "application/json")
+	if r.Header.Get("auth") == "" {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(noAuth))
+		return false
+	}
+	if r.PathValue("stream") != StreamID {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(missing))
+		return false
+	}
+	return true
+}
+
+func (h *handler) get(w http.ResponseWriter, r *http.Request) {
+	if !admit(w, r, notFound) {
+		return
+	}
+	id := r.PathValue("conversation")
+	for _, rec := range h.records() {
+		if rec.id == id {
+			_, _ = w.Write(rec.body)
+			return
+		}
+	}
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write([]byte(notFound))
 }
 
 // Server is a running demo upstream on a loopback port.
