@@ -1,9 +1,9 @@
 // Package demo is a stand-in SmartAssist that serves the conversation from
 // SmartAssist's documentation, a list of conversations generated from its
 // list sample, and one live conversation that changes every few seconds, so
-// that the bridge run with no flags shows real output at once. It is for trying the bridge, never for production:
-// the command refuses to start in demo mode when credentials are
-// configured.
+// that the bridge run with no flags shows real output at once. It is for
+// trying the bridge, never for production: the command refuses to start in
+// demo mode when credentials are configured.
 package demo
 
 import (

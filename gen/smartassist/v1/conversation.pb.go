@@ -41,7 +41,8 @@ type Conversation struct {
 	// The bot (stream) id ("st-…") the conversation belongs to.
 	BotId string `protobuf:"bytes,5,opt,name=bot_id,json=botId,proto3" json:"bot_id,omitempty"`
 	// The channel the conversation came from. Known values: "rtm" (web/mobile
-	// SDK chat), and channel names such as "voice", "email", "msteams".
+	// SDK chat), "audiocodes" (voice through the AudioCodes gateway), and
+	// channel names such as "voice", "email", "msteams".
 	Source string `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
 	// The bot session id of the automation that preceded the agent.
 	BotSessionId string `protobuf:"bytes,7,opt,name=bot_session_id,json=botSessionId,proto3" json:"bot_session_id,omitempty"`
