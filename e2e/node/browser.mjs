@@ -1,13 +1,16 @@
-// Browser frontend over Connect-Web: drives the page from e2e/web in
-// Debian's Chromium through playwright-core, once per transport, and once
-// from an origin the bridge does not allow.
+// Browser frontend over Connect-Web: drives the console from e2e/web in
+// Debian's Chromium through playwright-core, over the Connect and the
+// gRPC-Web transport, and once from an origin the bridge does not allow:
+// the list (ListConversations: rows, a status filter, next and previous
+// page), the live view of the demo's live conversation (WatchConversation:
+// at least two changes arrive), and the one-shot review (GetConversation).
 //
 //   node browser.mjs --page http://127.0.0.1:18084 --blocked-page http://127.0.0.1:18085 \
 //        --bridge http://127.0.0.1:18080 --out ../out
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
-import { check, checkEqual, flags, runCases } from "./lib/cases.mjs";
+import { check, checkEqual, flags, runCases, steps } from "./lib/cases.mjs";
 
 const f = flags();
 const pageOrigin = f.page;
@@ -18,6 +21,8 @@ mkdirSync(out, { recursive: true });
 
 const STREAM = "st-3bf09bef-f979-5489-b337-f465bd5db1f4";
 const CONV = "c-3c04346-e522-4c53-9e03-c9566d859aad";
+const LIVE = "c-live-demo";
+const SERVICE = "/smartassist.v1.ConversationService/";
 
 // launch() gives Chromium a new, empty temporary profile of its own.
 const browser = await chromium.launch({
@@ -42,7 +47,7 @@ async function open(origin, params) {
   const consoleLines = [];
   const pageErrors = [];
   page.on("request", (r) => {
-    if (r.url().startsWith(bridge)) requests.push({ method: r.method(), url: r.url(), headers: r.headers() });
+    if (r.url().startsWith(bridge)) requests.push({ method: r.method(), url: r.url(), headers: r.headers(), body: r.postData() });
   });
   page.on("console", (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
   page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -113,11 +118,178 @@ async function checked(origin, params, fn) {
   }
 }
 
+// ---------------------------------------------------------------- the console
+
+/** The rows of the list as [id, status]. */
+async function rows(page) {
+  return page.locator("[data-testid=conversation-row]").evaluateAll((trs) => trs.map((tr) => [tr.dataset.id, tr.dataset.status]));
+}
+
+const ids = (rs) => rs.map(([id]) => id);
+
+/** Waits for the list to show what sel names (a selector on [data-testid=list]), loaded. */
+async function listShown(page, sel = "") {
+  await page.waitForSelector(`body[data-state=loaded][data-view=list] [data-testid=list]${sel}`, { timeout: 15_000 }).catch(async (err) => {
+    const error = await page.getByTestId("error").innerText().catch(() => "");
+    throw new Error(error ? `the list shows an error: ${error.replace(/\s+/g, " ")}` : err.message);
+  });
+}
+
+/** The page's live counters: [state, updates, messages]. */
+async function liveStatus(page) {
+  return page.evaluate(() => {
+    const s = document.querySelector("[data-testid=live-state]");
+    const c = document.querySelector("[data-testid=live-updates]");
+    return [s?.dataset.state ?? "", Number(c?.dataset.count ?? 0), Number(c?.dataset.messages ?? 0)];
+  });
+}
+
+const LABEL = { connect: "Connect", grpcweb: "gRPC-Web" };
+const CONTENT_TYPE = {
+  connect: { unary: "application/json", stream: "application/connect+json" },
+  grpcweb: { unary: "application/grpc-web+proto", stream: "application/grpc-web+proto" },
+};
+
+/**
+ * The console, as a supervisor uses it, over one transport: the list, a
+ * status filter, the next page and back, then the live conversation.
+ * Runs in the background (see steps); each step is one case.
+ */
+function consoleFlow(transport) {
+  const label = LABEL[transport];
+  const names = ["list", "filter", "paging", "live"];
+  const s = steps(names, async (step) => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
+    const page = await context.newPage();
+    const requests = [];
+    const pageErrors = [];
+    page.on("request", (r) => {
+      if (r.url().startsWith(bridge)) requests.push({ method: r.method(), url: r.url(), headers: r.headers(), body: r.postData() });
+    });
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    const calls = (method) => requests.filter((r) => r.url.endsWith(SERVICE + method));
+    try {
+      let first;
+      await step("list", async () => {
+        await page.goto(`${pageOrigin}/?${new URLSearchParams({ base: bridge, transport })}`);
+        await listShown(page, "[data-page='1']");
+        first = await rows(page);
+        check(first.length >= 10, `the list shows ${first.length} rows, want 10 or more`);
+        checkEqual("data-total", await page.getByTestId("list").getAttribute("data-total"), "30");
+        check(first.some(([id]) => id === LIVE), `${LIVE} is not on the first page: ${first.map(([id]) => id).join(" ")}`);
+        const call = calls("ListConversations")[0];
+        check(call, `no ListConversations call seen: ${requests.map((r) => r.url).join(" ")}`);
+        checkEqual("content-type", call.headers["content-type"], CONTENT_TYPE[transport].unary);
+        if (transport === "connect") {
+          const body = JSON.parse(call.body);
+          checkEqual("pageSize", body.pageSize, 10);
+          check(/(^|,)status(,|$)/.test(body.readMask ?? ""), `readMask not sent: ${call.body}`);
+          await page.screenshot({ path: path.join(out, "console-list.png"), fullPage: true });
+        }
+      });
+      await step("filter", async () => {
+        await page.getByTestId("filter-status-CLOSED").check();
+        await listShown(page, "[data-statuses=CLOSED]");
+        const closed = await rows(page);
+        const total = Number(await page.getByTestId("list").getAttribute("data-total"));
+        check(closed.length > 0, "no CLOSED row");
+        check(closed.every(([, st]) => st === "CLOSED"), `rows other than CLOSED: ${JSON.stringify(closed)}`);
+        check(total > 0 && total < 30, `CLOSED matches ${total} of 30`);
+        const call = calls("ListConversations").at(-1);
+        if (transport === "connect") checkEqual("statuses sent", JSON.parse(call.body).statuses, ["CLOSED"]);
+        // A second status widens it again: the filter is a multi-select.
+        await page.getByTestId("filter-status-OPEN").check();
+        await listShown(page, "[data-statuses='CLOSED,OPEN']");
+        const two = await rows(page);
+        check(two.some(([, st]) => st === "OPEN") && two.every(([, st]) => st === "CLOSED" || st === "OPEN"),
+          `CLOSED+OPEN rows: ${JSON.stringify(two)}`);
+        await page.getByTestId("filter-clear").click();
+        await listShown(page, "[data-statuses=''][data-page='1']");
+        // The live conversation's status moves on; its place does not.
+        checkEqual("rows after clearing", ids(await rows(page)), ids(first));
+      });
+      await step("paging", async () => {
+        await page.getByTestId("page-next").click();
+        await listShown(page, "[data-page='2']");
+        const second = await rows(page);
+        check(second.length > 0, "page 2 is empty");
+        const onFirst = new Set(ids(first));
+        check(second.every(([id]) => !onFirst.has(id)), "page 2 repeats rows of page 1");
+        const call = calls("ListConversations").at(-1);
+        if (transport === "connect") check(JSON.parse(call.body).pageToken, `page 2 asked without a page token: ${call.body}`);
+        checkEqual("page number", await page.getByTestId("page-number").innerText(), "Page 2 of 3");
+        await page.getByTestId("page-next").click();
+        await listShown(page, "[data-page='3']");
+        checkEqual("page 3 has no next page", await page.getByTestId("list").getAttribute("data-next"), "0");
+        check(await page.getByTestId("page-next").isDisabled(), "Next is enabled on the last page");
+        await page.getByTestId("page-prev").click();
+        await listShown(page, "[data-page='2']");
+        checkEqual("page 2 again", ids(await rows(page)), ids(second));
+        await page.getByTestId("page-prev").click();
+        await listShown(page, "[data-page='1']");
+        checkEqual("page 1 again", ids(await rows(page)), ids(first));
+      });
+      await step("live", async () => {
+        // The live conversation changes every 5 s, is CLOSED from 60 s to
+        // 90 s of every 90 s cycle, then starts again; when it is found
+        // closed, wait for the next cycle.
+        await page.locator(`[data-testid=conversation-row][data-id="${LIVE}"]`).click();
+        const deadline = Date.now() + 75_000;
+        let state;
+        let updates;
+        let messages;
+        for (;;) {
+          await page.waitForSelector("body[data-view=detail][data-state=loaded], body[data-view=detail][data-state=error]", { timeout: 15_000 });
+          const error = await page.getByTestId("error").innerText().catch(() => "");
+          check(!error, `the live view shows an error: ${error.replace(/\s+/g, " ")}`);
+          await page
+            .waitForFunction(() => {
+              const s = document.querySelector("[data-testid=live-state]")?.dataset.state;
+              const n = Number(document.querySelector("[data-testid=live-updates]")?.dataset.count ?? 0);
+              return n >= 2 || (s !== "LIVE" && s !== "CONNECTING" && s !== "RECONNECTING");
+            }, null, { timeout: Math.max(1000, Math.min(30_000, deadline - Date.now())), polling: 200 })
+            .catch(() => {});
+          [state, updates, messages] = await liveStatus(page);
+          if (updates >= 2 || state !== "CLOSED" || Date.now() > deadline) break;
+          // Closed before two changes: the demo's closed window.
+          await page.waitForTimeout(3000);
+          await page.reload();
+        }
+        check(updates >= 2, `${updates} updates after ${messages} messages, state ${state}: ${await page.getByTestId("live-note").innerText().catch(() => "")}`);
+        check(state === "LIVE" || state === "CLOSED", `live state ${state}`);
+        const updated = await page.getByTestId("live-updated").innerText();
+        check(/^updated \d\d:\d\d:\d\d UTC$/.test(updated), `indicator: ${JSON.stringify(updated)}`);
+        checkEqual("conversation shown", await text(page, "conversation-id"), LIVE);
+        const watch = calls("WatchConversation");
+        check(watch.length > 0, "no WatchConversation call seen");
+        checkEqual("watch content-type", watch[0].headers["content-type"], CONTENT_TYPE[transport].stream);
+        check((await page.getByTestId("update-log").locator("li").count()) >= 3, "update log lists fewer than 3 states");
+        await page.screenshot({ path: path.join(out, `console-live-${transport}.png`), fullPage: true });
+        // Back to the list, which stops the stream.
+        await page.getByTestId("back").click();
+        await listShown(page, "[data-page='1']");
+        check(pageErrors.length === 0, `page errors: ${pageErrors.join("; ")}`);
+      });
+    } finally {
+      await context.close();
+    }
+  });
+  return [
+    { name: `browser console (${label}): the list shows a page of 10 of 30 conversations`, fn: s.list },
+    { name: `browser console (${label}): status filter CLOSED narrows the list, OPEN widens it, clear restores it`, fn: s.filter },
+    { name: `browser console (${label}): next page, last page, previous page via page tokens`, fn: s.paging },
+    { name: `browser console (${label}): ${LIVE} shows 2+ live updates over WatchConversation`, fn: s.live, timeoutMs: 120_000 },
+  ];
+}
+
+// Both flows start now and run beside the cases below.
+const consoleCases = [...consoleFlow("connect"), ...consoleFlow("grpcweb")];
+
 const cases = [
   {
     name: "browser: Connect transport (JSON POST) renders the conversation",
     fn: () =>
-      checked(pageOrigin, { transport: "connect" }, async ({ page, requests }) => {
+      checked(pageOrigin, { transport: "connect", conversation: CONV, live: "0" }, async ({ page, requests }) => {
         await checkRendered(page);
         const call = requests.find((r) => r.url.endsWith("/smartassist.v1.ConversationService/GetConversation"));
         check(call, `no Connect call seen: ${JSON.stringify(requests.map((r) => r.method + " " + r.url))}`);
@@ -130,7 +302,7 @@ const cases = [
   {
     name: "browser: Connect transport (binary GET) renders the conversation",
     fn: () =>
-      checked(pageOrigin, { transport: "connect", format: "binary", get: "1" }, async ({ page, requests }) => {
+      checked(pageOrigin, { transport: "connect", format: "binary", get: "1", conversation: CONV, live: "0" }, async ({ page, requests }) => {
         await checkRendered(page);
         const call = requests.find((r) => r.url.includes("/smartassist.v1.ConversationService/GetConversation?"));
         check(call, `no Connect GET seen: ${JSON.stringify(requests.map((r) => r.method + " " + r.url))}`);
@@ -143,7 +315,7 @@ const cases = [
   {
     name: "browser: gRPC-Web transport renders the conversation",
     fn: () =>
-      checked(pageOrigin, { transport: "grpcweb" }, async ({ page, requests }) => {
+      checked(pageOrigin, { transport: "grpcweb", conversation: CONV, live: "0" }, async ({ page, requests }) => {
         await checkRendered(page);
         const call = requests.find((r) => r.url.endsWith("/smartassist.v1.ConversationService/GetConversation"));
         check(call, "no gRPC-Web call seen");
@@ -153,7 +325,7 @@ const cases = [
       }),
   },
   {
-    name: "browser: unknown conversation shows 'Conversation not found' (gRPC-Web)",
+    name: "browser: unknown conversation shows 'Conversation not found' (gRPC-Web, WatchConversation)",
     fn: () =>
       checked(pageOrigin, { transport: "grpcweb", conversation: "c-does-not-exist" }, async ({ page }) => {
         const err = page.getByTestId("error");
@@ -164,12 +336,22 @@ const cases = [
   {
     name: "browser: invalid id shows INVALID_ARGUMENT (Connect)",
     fn: () =>
-      checked(pageOrigin, { transport: "connect", conversation: "c-3c04346 e522" }, async ({ page }) => {
+      checked(pageOrigin, { transport: "connect", conversation: "c-3c04346 e522", live: "0" }, async ({ page }) => {
         checkEqual("error code", await page.getByTestId("error").getAttribute("data-code"), "InvalidArgument");
       }),
   },
+  {
+    name: "browser console (gRPC-Web): the closed sample arrives once over WatchConversation and shows CLOSED",
+    fn: () =>
+      checked(pageOrigin, { transport: "grpcweb", conversation: CONV }, async ({ page, requests }) => {
+        await checkRendered(page);
+        await page.waitForFunction(() => document.querySelector("[data-testid=live-state]")?.dataset.state !== "LIVE", null, { timeout: 10_000 });
+        checkEqual("[state, updates, messages]", await liveStatus(page), ["CLOSED", 0, 1]);
+        check(requests.some((r) => r.url.endsWith(SERVICE + "WatchConversation")), "no WatchConversation call seen");
+      }),
+  },
   ...["connect", "grpcweb"].map((transport) => ({
-    name: `browser: origin not in --cors-origins is blocked (${transport})`,
+    name: `browser: origin not in --cors-origins is blocked (${transport}, the list)`,
     fn: () =>
       checked(blockedOrigin, { transport }, async ({ page, consoleLines, requests }) => {
         const state = await page.evaluate(() => document.body.dataset.state);
@@ -185,6 +367,9 @@ const cases = [
       }),
   })),
 ];
+
+// The console flows ran beside the cases above; their outcomes come last.
+cases.push(...consoleCases);
 
 try {
   await runCases(cases);

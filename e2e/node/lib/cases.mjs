@@ -53,3 +53,44 @@ export function flags(argv = process.argv.slice(2)) {
   }
   return out;
 }
+
+/**
+ * Runs a flow of dependent steps eagerly, in the background, so that slow
+ * flows (waiting for live updates) overlap with other cases. Returns one
+ * function per step name for runCases: each waits for its step's outcome.
+ * A step after a failed one fails as skipped.
+ *
+ *   const s = steps(["list", "live"], async (step) => { await step("list", ...); await step("live", ...); });
+ *   cases.push({ name: "list", fn: s.list }, { name: "live", fn: s.live });
+ *
+ * @param {string[]} names
+ * @param {(step: (name: string, fn: () => Promise<void>) => Promise<void>) => Promise<void>} flow
+ */
+export function steps(names, flow) {
+  const outcome = {};
+  const settle = {};
+  for (const n of names) {
+    outcome[n] = new Promise((resolve, reject) => (settle[n] = { resolve, reject }));
+    outcome[n].catch(() => {}); // reported when its case awaits it
+  }
+  let broken = null;
+  const step = async (name, fn) => {
+    if (broken) {
+      settle[name].reject(new Error(`skipped: step "${broken}" failed`));
+      return;
+    }
+    try {
+      await fn();
+      settle[name].resolve();
+    } catch (err) {
+      broken = name;
+      settle[name].reject(err);
+    }
+  };
+  flow(step)
+    .catch((err) => (broken ??= "flow", err))
+    .then((err) => {
+      for (const n of names) settle[n].reject(err instanceof Error ? err : new Error(`skipped: step "${broken ?? "?"}" failed or never ran`));
+    });
+  return Object.fromEntries(names.map((n) => [n, () => outcome[n]]));
+}
