@@ -127,10 +127,16 @@ async function rows(page) {
 
 const ids = (rs) => rs.map(([id]) => id);
 
+/** The error card's text, or "" when there is none (without waiting for one). */
+async function errorText(page) {
+  const card = page.getByTestId("error");
+  return (await card.count()) ? (await card.first().innerText()).replace(/\s+/g, " ") : "";
+}
+
 /** Waits for the list to show what sel names (a selector on [data-testid=list]), loaded. */
 async function listShown(page, sel = "") {
   await page.waitForSelector(`body[data-state=loaded][data-view=list] [data-testid=list]${sel}`, { timeout: 15_000 }).catch(async (err) => {
-    const error = await page.getByTestId("error").innerText().catch(() => "");
+    const error = await errorText(page);
     throw new Error(error ? `the list shows an error: ${error.replace(/\s+/g, " ")}` : err.message);
   });
 }
@@ -240,16 +246,17 @@ function consoleFlow(transport) {
         let messages;
         for (;;) {
           await page.waitForSelector("body[data-view=detail][data-state=loaded], body[data-view=detail][data-state=error]", { timeout: 15_000 });
-          const error = await page.getByTestId("error").innerText().catch(() => "");
+          const error = await errorText(page);
           check(!error, `the live view shows an error: ${error.replace(/\s+/g, " ")}`);
-          await page
-            .waitForFunction(() => {
-              const s = document.querySelector("[data-testid=live-state]")?.dataset.state;
-              const n = Number(document.querySelector("[data-testid=live-updates]")?.dataset.count ?? 0);
-              return n >= 2 || (s !== "LIVE" && s !== "CONNECTING" && s !== "RECONNECTING");
-            }, null, { timeout: Math.max(1000, Math.min(30_000, deadline - Date.now())), polling: 200 })
-            .catch(() => {});
-          [state, updates, messages] = await liveStatus(page);
+          // Polled from here: a page's own timers may be throttled while
+          // other pages of this browser are in front.
+          const until = Math.min(deadline, Date.now() + 30_000);
+          for (;;) {
+            [state, updates, messages] = await liveStatus(page);
+            if (updates >= 2 || !["LIVE", "CONNECTING", "RECONNECTING"].includes(state) || Date.now() > until) break;
+            await new Promise((r) => setTimeout(r, 250));
+          }
+          console.error(`${transport} live: state ${state}, ${updates} updates, ${messages} messages`);
           if (updates >= 2 || state !== "CLOSED" || Date.now() > deadline) break;
           // Closed before two changes: the demo's closed window.
           await page.waitForTimeout(3000);

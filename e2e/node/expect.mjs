@@ -3,6 +3,11 @@
 //
 //   expect.mjs conversation                  canonical proto3 JSON of GetConversationResponse
 //   expect.mjs connect-error CODE REASON     a Connect error body with a google.rpc.ErrorInfo
+//   expect.mjs watch-sample N                N messages as grpcurl prints a stream, each the sample
+//   expect.mjs list ROWS TOTAL NEXT          a ListConversationsResponse with ROWS conversations,
+//                                            totalSize TOTAL, and a next page token (NEXT=1) or none (0);
+//                                            prints the token
+//   expect.mjs list-statuses S1,S2           a ListConversationsResponse whose rows are all in S1,S2
 import gpf from "google-proto-files";
 import protobuf from "protobufjs";
 
@@ -24,16 +29,18 @@ function eq(what, got, want) {
   }
 }
 
-let doc;
-try {
-  doc = JSON.parse(input);
-} catch (err) {
-  fail(`not JSON (${err.message}): ${input.slice(0, 200).replace(/\s+/g, " ")}`);
+function parse(text) {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    fail(`not JSON (${err.message}): ${text.slice(0, 200).replace(/\s+/g, " ")}`);
+  }
 }
 
-if (mode === "conversation") {
+/** Checks a GetConversationResponse (or a WatchConversationResponse) holding the sample. */
+function checkSample(doc, text) {
   const c = doc.conversation;
-  if (!c) fail(`no "conversation" in ${input.slice(0, 200).replace(/\s+/g, " ")}`);
+  if (!c) fail(`no "conversation" in ${text.slice(0, 200).replace(/\s+/g, " ")}`);
   // The proto3 JSON mapping: Duration and Timestamp as strings, int32 as a
   // number, int64 as a string, optional bools present when set to false.
   eq("id", c.id, "c-3c04346-e522-4c53-9e03-c9566d859aad");
@@ -60,7 +67,32 @@ if (mode === "conversation") {
     if (c[k] !== undefined && !(Array.isArray(c[k]) && c[k].length === 0)) fail(`${k}: got ${JSON.stringify(c[k])}`);
   }
   if (c.v !== undefined && c.v !== 0 && c.v !== "0") fail(`v: got ${JSON.stringify(c.v)}`);
+}
+
+if (mode === "conversation") {
+  checkSample(parse(input), input);
+} else if (mode === "watch-sample") {
+  // grpcurl prints each message of a stream as its own indented JSON
+  // object; each closes with a "}" alone on its line.
+  const texts = input.trim() === "" ? [] : input.trim().split(/(?<=^\})\s*(?=^\{)/m);
+  eq("messages", texts.length, Number(args[0]));
+  for (const t of texts) checkSample(parse(t), t);
+} else if (mode === "list") {
+  const doc = parse(input);
+  const [rows, total, next] = args.map(Number);
+  eq("conversations", (doc.conversations ?? []).length, rows);
+  eq("totalSize", doc.totalSize ?? 0, total);
+  eq("nextPageToken present", Boolean(doc.nextPageToken), next === 1);
+  for (const c of doc.conversations ?? []) if (!/^c-/.test(c.id ?? "")) fail(`a row without an id: ${JSON.stringify(c).slice(0, 200)}`);
+  console.log(doc.nextPageToken ?? "");
+} else if (mode === "list-statuses") {
+  const doc = parse(input);
+  const want = args[0].split(",");
+  const got = (doc.conversations ?? []).map((c) => c.status);
+  if (got.length === 0) fail("no conversation listed");
+  if (!got.every((s) => want.includes(s))) fail(`statuses ${JSON.stringify(got)}, want only ${want}`);
 } else if (mode === "connect-error") {
+  const doc = parse(input);
   const [code, reason] = args;
   eq("code", doc.code, code);
   const detail = (doc.details ?? []).find((d) => d.type === "google.rpc.ErrorInfo");

@@ -5,7 +5,7 @@
 // GET /agentassist/api/v1/public/{streamId}/conversations/{conversationId}
 // with headers auth and accountId, like SmartAssist. Conversation ids:
 //   c-3c04346-e522-4c53-9e03-c9566d859aad  the documented sample
-//   c-e2e-values                           the sample with filled contactFlow/notes
+//   c-e2e-values                           the sample with filled contactFlow and notes
 //   c-e2e-slow                             the sample after --slow-ms (default 5000)
 //   anything else                          404 {"errors":[{"msg":"Conversation not found","code":"404"}]}
 // Without an auth header it answers 401, as SmartAssist does.
@@ -33,7 +33,17 @@ const withValues = (() => {
     false,
     ["nested", 1],
   ];
-  c.notes = [{ text: "Customer asked for a callback", by: "u-b19cd89e-6533-59af-b491-eec9bf8f8b9f" }];
+  // Notes in the list endpoint's documented shape, plus a key no model names.
+  c.notes = [
+    {
+      _id: "646f0750d15e5a3db2ae1001",
+      conversationId: "c-e2e-values",
+      author: { _id: "646f0750d15e5a3db2ae0001", firstName: "John", lastName: "Doe", userId: "u-b19cd89e-6533-59af-b491-eec9bf8f8b9f" },
+      note: "Customer asked for a callback",
+      timestamp: "2023-05-22T05:01:02.003Z",
+      pinned: true,
+    },
+  ];
   return JSON.stringify(c);
 })();
 

@@ -5,6 +5,12 @@
 //
 //   node grpc-client.mjs --suite direct --demo 127.0.0.1:18080 --fake 127.0.0.1:18081 --upstream http://127.0.0.1:18082
 //   node grpc-client.mjs --suite proxy  --demo 127.0.0.1:18083 --prefix node-grpc-via-nginx
+//   node grpc-client.mjs --suite live   --demo 127.0.0.1:18080
+//
+// Both the direct and the proxy suite also page through ListConversations,
+// check read_mask and watch the closed sample (WatchConversation: one
+// message, then OK); the live suite watches the demo's live conversation
+// until it changes, which takes seconds, so e2e/run runs it beside the rest.
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import grpc from "@grpc/grpc-js";
@@ -21,6 +27,8 @@ const protoDir = path.resolve(here, f.proto ?? "../../proto");
 
 const STREAM = "st-3bf09bef-f979-5489-b337-f465bd5db1f4";
 const CONV = "c-3c04346-e522-4c53-9e03-c9566d859aad";
+const LIVE = "c-live-demo";
+const DEMO_TOTAL = 30; // the demo stream's conversations (service/demo.ConversationCount)
 
 const pkg = protoLoader.loadSync("smartassist/v1/conversation_service.proto", {
   includeDirs: [protoDir],
@@ -140,6 +148,190 @@ function checkSample(res) {
   checkEqual("startEvent.isEnabled", c.userInfo.agentTransferConfig.assistEvents.startEvent.isEnabled, true);
 }
 
+function list(c, req, { deadlineMs = 10_000, metadata = new grpc.Metadata() } = {}) {
+  return new Promise((resolve, reject) => {
+    c.listConversations(req, metadata, { deadline: Date.now() + deadlineMs }, (err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+async function listErr(c, req) {
+  try {
+    await list(c, req);
+  } catch (err) {
+    return err;
+  }
+  throw new Error(`ListConversations ${JSON.stringify(req).slice(0, 200)} succeeded, want an error`);
+}
+
+/**
+ * Watches a conversation. Resolves when the stream ends, or after max
+ * messages (then cancels it): { messages, code, details, cancelled }.
+ */
+function watch(c, req, { max = Infinity, deadlineMs = 30_000 } = {}) {
+  return new Promise((resolve) => {
+    const messages = [];
+    let cancelled = false;
+    const call = c.watchConversation(req, new grpc.Metadata(), { deadline: Date.now() + deadlineMs });
+    call.on("data", (m) => {
+      messages.push(m);
+      if (messages.length >= max && !cancelled) {
+        cancelled = true;
+        call.cancel();
+      }
+    });
+    // grpc-js ends every call with exactly one "status"; "end" or "error"
+    // may come before or after it.
+    call.on("error", () => {});
+    call.on("status", (st) => resolve({ messages, code: st.code, details: st.details, cancelled }));
+  });
+}
+
+/** The fields of a proto-loader object that are set (oneof markers and empty lists aside). */
+function present(o) {
+  return Object.keys(o ?? {})
+    .filter((k) => !k.startsWith("_") && o[k] !== undefined && o[k] !== null && !(Array.isArray(o[k]) && o[k].length === 0))
+    .sort();
+}
+
+/** Swaps one character in the middle of a token for another of its alphabet. */
+function tamper(token) {
+  const i = Math.floor(token.length / 2);
+  const ch = token[i] === "A" ? "B" : "A";
+  return token.slice(0, i) + ch + token.slice(i + 1);
+}
+
+function listCases(demo) {
+  const first = { streamId: STREAM, pageSize: 10 };
+  return [
+    {
+      name: `${prefix}: ListConversations pages: first, next by token, last with an empty next_page_token`,
+      fn: async () => {
+        const seen = [];
+        let req = first;
+        const sizes = [];
+        for (let page = 1; ; page++) {
+          check(page <= 5, "more than 5 pages of 10 for 30 conversations");
+          const res = await list(demo, req);
+          checkEqual(`page ${page} total_size`, res.totalSize, DEMO_TOTAL);
+          sizes.push(res.conversations.length);
+          seen.push(...res.conversations.map((x) => x.id));
+          if (!res.nextPageToken) break;
+          check(res.conversations.length > 0, `page ${page} is empty but has a next page`);
+          req = { ...first, pageToken: res.nextPageToken };
+        }
+        checkEqual("page sizes", sizes, [10, 10, 10]);
+        checkEqual("distinct ids", new Set(seen).size, DEMO_TOTAL);
+        check(seen.includes(CONV) && seen.includes(LIVE), `the sample or ${LIVE} is not listed`);
+      },
+    },
+    {
+      name: `${prefix}: ListConversations page_size 0 is the default 20, 1000 is coerced to 100, -1 is INVALID_ARGUMENT`,
+      fn: async () => {
+        const def = await list(demo, { streamId: STREAM });
+        checkEqual("page_size 0 rows", def.conversations.length, 20);
+        check(def.nextPageToken, "page_size 0: no next page of 30");
+        const big = await list(demo, { streamId: STREAM, pageSize: 1000 });
+        checkEqual("page_size 1000 rows", big.conversations.length, DEMO_TOTAL);
+        checkEqual("page_size 1000 next_page_token", big.nextPageToken ?? "", "");
+        const err = await listErr(demo, { streamId: STREAM, pageSize: -1 });
+        checkEqual("page_size -1", codeName(err.code), "INVALID_ARGUMENT");
+      },
+    },
+    {
+      name: `${prefix}: ListConversations tampered page token, or a token with other filters, is INVALID_ARGUMENT`,
+      fn: async () => {
+        const res = await list(demo, first);
+        check(res.nextPageToken, "no next_page_token on page 1");
+        const tampered = await listErr(demo, { ...first, pageToken: tamper(res.nextPageToken) });
+        checkEqual("tampered token", codeName(tampered.code), "INVALID_ARGUMENT");
+        checkEqual("tampered token ErrorInfo.domain", errorInfo(tampered).domain, "smartassist-bridge");
+        const other = await listErr(demo, { ...first, pageToken: res.nextPageToken, statuses: ["CLOSED"] });
+        checkEqual("token with other filters", codeName(other.code), "INVALID_ARGUMENT");
+        const garbage = await listErr(demo, { ...first, pageToken: "not a token" });
+        checkEqual("garbage token", codeName(garbage.code), "INVALID_ARGUMENT");
+      },
+    },
+    {
+      name: `${prefix}: ListConversations statuses filter returns only those states; an unknown state is INVALID_ARGUMENT`,
+      fn: async () => {
+        const res = await list(demo, { streamId: STREAM, pageSize: 100, statuses: ["CLOSED", "OPEN"] });
+        check(res.conversations.length > 0, "no CLOSED or OPEN conversation");
+        const states = new Set(res.conversations.map((x) => x.status));
+        check([...states].every((x) => x === "CLOSED" || x === "OPEN"), `states ${[...states]}`);
+        check(res.totalSize === res.conversations.length && res.totalSize < DEMO_TOTAL, `total_size ${res.totalSize}`);
+        const err = await listErr(demo, { streamId: STREAM, statuses: ["CLOSED", "NOPE"] });
+        checkEqual("unknown status", codeName(err.code), "INVALID_ARGUMENT");
+      },
+    },
+    {
+      name: `${prefix}: read_mask on GetConversation and ListConversations keeps only the named fields`,
+      fn: async () => {
+        const got = await call(demo, { streamId: STREAM, conversationId: CONV, readMask: { paths: ["status", "user_info.country"] } });
+        checkEqual("Get fields", present(got.conversation), ["status", "userInfo"]);
+        checkEqual("Get userInfo fields", present(got.conversation.userInfo), ["country"]);
+        checkEqual("Get status", got.conversation.status, "CLOSED");
+        checkEqual("Get userInfo.country", got.conversation.userInfo.country, "India");
+        checkSample(await call(demo, { streamId: STREAM, conversationId: CONV, readMask: { paths: ["*"] } }));
+        const listed = await list(demo, { streamId: STREAM, pageSize: 5, readMask: { paths: ["id", "status"] } });
+        checkEqual("List rows", listed.conversations.length, 5);
+        for (const x of listed.conversations) checkEqual(`List fields of ${x.id}`, present(x), ["id", "status"]);
+      },
+    },
+    {
+      name: `${prefix}: read_mask with an unknown path is INVALID_ARGUMENT (Get and List)`,
+      fn: async () => {
+        const err = await callErr(demo, { streamId: STREAM, conversationId: CONV, readMask: { paths: ["status", "no_such_field"] } });
+        checkEqual("Get", codeName(err.code), "INVALID_ARGUMENT");
+        checkEqual("Get ErrorInfo.domain", errorInfo(err).domain, "smartassist-bridge");
+        const lerr = await listErr(demo, { streamId: STREAM, readMask: { paths: ["user_info.nope"] } });
+        checkEqual("List", codeName(lerr.code), "INVALID_ARGUMENT");
+      },
+    },
+    {
+      name: `${prefix}: WatchConversation of the closed sample sends exactly 1 message, then OK`,
+      fn: async () => {
+        const w = await watch(demo, { streamId: STREAM, conversationId: CONV }, { deadlineMs: 15_000 });
+        checkEqual("status", codeName(w.code), "OK");
+        checkEqual("messages", w.messages.length, 1);
+        checkSample(w.messages[0]);
+      },
+    },
+    {
+      name: `${prefix}: WatchConversation of an unknown conversation ends NOT_FOUND without a message`,
+      fn: async () => {
+        const w = await watch(demo, { streamId: STREAM, conversationId: "c-does-not-exist" }, { deadlineMs: 15_000 });
+        checkEqual("status", codeName(w.code), "NOT_FOUND");
+        checkEqual("messages", w.messages.length, 0);
+      },
+    },
+  ];
+}
+
+/** Watches the live conversation until it has changed once (2 messages). */
+function liveCase(demo) {
+  return {
+    name: `${prefix}: WatchConversation of ${LIVE} streams its state, then a change (2 messages), and cancels`,
+    timeoutMs: 90_000,
+    fn: async () => {
+      // It changes every 5 s and is CLOSED from 60 s to 90 s of each 90 s
+      // cycle; found closed, wait for the next cycle.
+      const deadline = Date.now() + 80_000;
+      let w;
+      for (;;) {
+        w = await watch(demo, { streamId: STREAM, conversationId: LIVE }, { max: 2, deadlineMs: 30_000 });
+        if (w.messages.length >= 2 || codeName(w.code) !== "OK" || Date.now() > deadline) break;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      check(w.messages.length >= 2, `${w.messages.length} messages, then ${codeName(w.code)} ${w.details}`);
+      check(w.cancelled && codeName(w.code) === "CANCELLED", `ended ${codeName(w.code)} ${w.details}, want our cancel`);
+      const [a, b] = w.messages.map((m) => m.conversation);
+      checkEqual("ids", [a.id, b.id], [LIVE, LIVE]);
+      check(JSON.stringify(a) !== JSON.stringify(b), "the second message repeats the first");
+      check(Number(b.v) > Number(a.v), `revision did not advance: v ${a.v} then ${b.v}`);
+    },
+  };
+}
+
 async function upstreamRequests(upstream) {
   const r = await fetch(`${upstream}/_e2e/requests`);
   return r.json();
@@ -147,7 +339,7 @@ async function upstreamRequests(upstream) {
 
 const demoTarget = f.demo;
 const demo = client(demoTarget);
-const cases = [
+const cases = suite === "live" ? [liveCase(demo)] : [
   {
     name: `${prefix}: GetConversation returns the sample with proto types`,
     fn: async () => checkSample(await call(demo, { streamId: STREAM, conversationId: CONV })),
@@ -173,6 +365,7 @@ const cases = [
     },
   },
 ];
+if (suite !== "live") cases.push(...listCases(demo));
 
 if (suite === "direct") {
   const fake = client(f.fake);
@@ -197,7 +390,7 @@ if (suite === "direct") {
       },
     },
     {
-      name: `${prefix}: repeated google.protobuf.Value decodes every JSON kind`,
+      name: `${prefix}: repeated google.protobuf.Value decodes every JSON kind; notes are typed`,
       fn: async () => {
         const res = await call(fake, { streamId: STREAM, conversationId: "c-e2e-values" }, { metadata: auth() });
         const cf = res.conversation.contactFlow;
@@ -214,7 +407,13 @@ if (suite === "direct") {
         checkEqual("contactFlow[2]", cf[2].numberValue, 42.5);
         checkEqual("contactFlow[3]", cf[3].boolValue, false);
         checkEqual("contactFlow[4]", cf[4].listValue.values.map((v) => v[v.kind]), ["nested", 1]);
-        checkEqual("notes[0].text", res.conversation.notes[0].structValue.fields.text.stringValue, "Customer asked for a callback");
+        const note = res.conversation.agentNotes?.[0];
+        check(note, `no agentNotes: ${JSON.stringify(res.conversation.agentNotes)}`);
+        checkEqual("agentNotes[0].note", note.note, "Customer asked for a callback");
+        checkEqual("agentNotes[0].author", [note.author?.firstName, note.author?.lastName], ["John", "Doe"]);
+        checkEqual("agentNotes[0].timestamp", note.timestamp, ts(1684731662, 3000000));
+        checkEqual("agentNotes[0].unmapped.pinned", note.unmapped?.fields?.pinned?.boolValue, true);
+        checkEqual("notes (deprecated, never filled)", res.conversation.notes, []);
       },
     },
     {

@@ -79,8 +79,11 @@ export function steps(names, flow) {
       settle[name].reject(new Error(`skipped: step "${broken}" failed`));
       return;
     }
+    const t0 = Date.now();
     try {
       await fn();
+      // Timing goes to stderr, which e2e/run keeps in the suite's log.
+      console.error(`step ${name}: ${Date.now() - t0} ms`);
       settle[name].resolve();
     } catch (err) {
       broken = name;

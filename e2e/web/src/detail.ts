@@ -116,6 +116,7 @@ async function watch(app: App, id: string) {
   setState("loading", "detail");
 
   const state = pill("CONNECTING", LIVE_TONE.CONNECTING, "live-state");
+  state.dataset.state = "CONNECTING";
   const updated = h("span", { class: "live-updated", "data-testid": "live-updated" }, "waiting for the first state");
   const count = h("span", { class: "live-count", "data-testid": "live-updates", "data-count": "0", "data-messages": "0" }, "0 updates");
   const note = h("span", { class: "small", "data-testid": "live-note" }, `WatchConversation over ${transportLabel(o).replace(/, (GET|POST)\)/, ")")}`);
