@@ -103,7 +103,7 @@ function filters(app: App, s: ListState): HTMLElement {
     return h("label", { class: `check ${statusTone(st)}` }, box, h("span", {}, st));
   });
   const any = (label: string): [string, string] => ["", label];
-  const clear = h("button", { type: "button", class: "ghost", "data-testid": "filter-clear" }, "Clear filters");
+  const clear = h("button", { type: "button", class: "ghost", "data-testid": "filter-clear" }, "Clear");
   clear.addEventListener("click", () => restart({ statuses: [], source: "", language: "" }));
   return h(
     "section",
@@ -210,7 +210,7 @@ export async function showList(app: App, s: ListState) {
       else go(app, { ...s, tokens: s.tokens.slice(0, -1) });
     });
     next.addEventListener("click", () => go(app, { ...s, tokens: [...s.tokens, res.nextPageToken] }));
-    const filtered = [s.statuses.join(", "), CHANNELS[s.source] ?? s.source, LANGUAGES[s.language] ?? s.language].filter(Boolean);
+    const filtered = [s.statuses.join(" or "), CHANNELS[s.source] ?? s.source, LANGUAGES[s.language] ?? s.language].filter(Boolean);
     const table = h(
       "section",
       {
@@ -233,7 +233,7 @@ export async function showList(app: App, s: ListState) {
           { class: "list-summary", "data-testid": "list-summary" },
           res.totalSize === 0
             ? "No conversation matches"
-            : `${res.totalSize} match${filtered.length ? ` ${filtered.join(" · ")}` : ""} · showing ${from}–${to}`,
+            : `${res.totalSize} ${filtered.length ? `match ${filtered.join(" · ")}` : "conversations"} · showing ${from}–${to}`,
         ),
       ),
       res.conversations.length === 0
