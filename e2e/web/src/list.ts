@@ -100,7 +100,7 @@ function filters(app: App, s: ListState): HTMLElement {
     box.addEventListener("change", () =>
       restart({ statuses: STATUSES.filter((x) => (x === st ? box.checked : s.statuses.includes(x))) }),
     );
-    return h("label", { class: `check ${statusTone(st)}` }, box, h("span", {}, st));
+    return h("label", { class: "check" }, box, h("span", {}, st));
   });
   const any = (label: string): [string, string] => ["", label];
   const clear = h("button", { type: "button", class: "ghost", "data-testid": "filter-clear" }, "Clear");
