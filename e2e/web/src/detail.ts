@@ -200,7 +200,14 @@ async function watch(app: App, id: string) {
       const ce = ConnectError.from(err);
       // Only a first state that cannot be read is an error page; later a
       // lost stream keeps what was shown and says so.
-      if (ce.code === Code.Unavailable && !/fetch|network/i.test(ce.rawMessage) && resumes < MAX_RESUMES) {
+      // UNAVAILABLE is the bridge draining; a network error after a first
+      // state is a lost connection (before one, it is most likely CORS).
+      const lost = /fetch|network/i.test(ce.rawMessage);
+      if ((ce.code === Code.Unavailable && !lost) || (lost && last !== undefined)) {
+        if (resumes >= MAX_RESUMES) {
+          setLive("DISCONNECTED", `[${Code[ce.code]}] ${ce.rawMessage}; gave up after ${MAX_RESUMES} attempts`);
+          return;
+        }
         resumes++;
         setLive("RECONNECTING", `[${Code[ce.code]}] ${ce.rawMessage}; resuming (${resumes}/${MAX_RESUMES})`);
         await sleep(500 * 2 ** (resumes - 1), signal);

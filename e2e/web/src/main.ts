@@ -66,8 +66,9 @@ document.querySelector<HTMLFormElement>("#lookup")!.addEventListener("submit", (
     live: null,
   };
   // A page token belongs to its stream.
-  if (params.stream !== q.get("stream")) params.page = null;
-  navigate(params);
+  if ((params.stream ?? "") !== (q.get("stream") ?? "")) params.page = null;
+  // Another transport keeps the list's place (and its earlier pages).
+  navigate(params, params.page === null ? null : history.state);
 });
 window.addEventListener("popstate", route);
 route();
