@@ -215,6 +215,7 @@ func TestGetConversationStatus(t *testing.T) {
 			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 500, UpstreamCode: "500", UpstreamMsg: "Internal error", Attempts: 1},
 			wantHits: 1,
 		},
+		{name: "408 retried then success", script: []sat.Response{status(408)}, wantBody: conversationBody, wantHits: 2},
 		{name: "502 retried then success", script: []sat.Response{status(502)}, wantBody: conversationBody, wantHits: 2},
 		{name: "503 retried then success", script: []sat.Response{status(503), status(503)}, wantBody: conversationBody, wantHits: 3},
 		{name: "504 retried then success", script: []sat.Response{status(504)}, wantBody: conversationBody, wantHits: 2},
