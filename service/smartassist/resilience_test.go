@@ -40,7 +40,8 @@ func (l *attemptLog) get() []smartassist.Kind {
 func TestGetConversationHungAttemptRetried(t *testing.T) {
 	t.Parallel()
 	hung := sat.Response{Delay: time.Minute}
-	const attemptTimeout = 150 * time.Millisecond
+	// Long enough for a normal answer on a loaded machine, far below Timeout.
+	const attemptTimeout = 500 * time.Millisecond
 	tests := []struct {
 		name         string
 		script       []sat.Response
