@@ -63,9 +63,13 @@ type ListRequest struct {
 	Language string
 }
 
-// ConversationStatuses are the values ListRequest.Statuses accepts, from
+// conversationStatuses are the values ListRequest.Statuses accepts, from
 // SmartAssist's documentation of the list endpoint.
-var ConversationStatuses = []string{"ACTIVE", "CLOSED", "IDLE", "OPEN", "OVERDUE", "TERMINATED"}
+var conversationStatuses = []string{"ACTIVE", "CLOSED", "IDLE", "OPEN", "OVERDUE", "TERMINATED"}
+
+// ConversationStatuses returns the values ListRequest.Statuses accepts:
+// ACTIVE, CLOSED, IDLE, OPEN, OVERDUE and TERMINATED.
+func ConversationStatuses() []string { return slices.Clone(conversationStatuses) }
 
 // Bounds on list parameters. A field path or a channel name is a short word
 // in practice; the bounds keep a caller from pushing kilobytes into the
@@ -142,8 +146,8 @@ func (r ListRequest) query() (url.Values, error) {
 	}
 	var statuses []string
 	for i, s := range r.Statuses {
-		if !slices.Contains(ConversationStatuses, s) {
-			return nil, fmt.Errorf("statuses[%d]: must be one of %s, got %s", i, strings.Join(ConversationStatuses, ", "), quoteTruncated(s, maxEchoRunes))
+		if !slices.Contains(conversationStatuses, s) {
+			return nil, fmt.Errorf("statuses[%d]: must be one of %s, got %s", i, strings.Join(conversationStatuses, ", "), quoteTruncated(s, maxEchoRunes))
 		}
 		if !slices.Contains(statuses, s) {
 			statuses = append(statuses, s)

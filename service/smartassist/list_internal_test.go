@@ -76,7 +76,7 @@ func FuzzListQuery(f *testing.F) {
 			t.Fatalf("fields %q do not split back into %q", got.Get("fields"), r.Fields)
 		}
 		for _, s := range got["status"] {
-			if !slices.Contains(ConversationStatuses, s) {
+			if !slices.Contains(conversationStatuses, s) {
 				t.Fatalf("status %q sent", s)
 			}
 		}
