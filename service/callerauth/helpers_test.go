@@ -8,7 +8,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -211,5 +210,3 @@ func standardVerifier(t testing.TB) *callerauth.Verifier {
 	writeFile(t, path, standardJWKS(t))
 	return newVerifier(t, callerauth.Config{JWKSFile: path, Issuer: testIssuer, Audience: testAudience})
 }
-
-var _ = json.Marshal
