@@ -290,6 +290,11 @@ func (v *Verifier) Verify(authorization string) (Caller, error) {
 		kid    string
 	)
 	_, err = v.parser.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
+		if _, ok := t.Header["crit"]; ok {
+			// RFC 7515 section 4.1.11: a recipient must refuse critical
+			// extensions it does not understand, and we understand none.
+			return nil, ErrMalformed
+		}
 		kid, _ = t.Header["kid"].(string)
 		return set.keyFor(kid, t.Method.Alg())
 	})
@@ -321,6 +326,8 @@ func (s *keySet) keyFor(kid, alg string) (any, error) {
 // checked before the claims, so a claim error means a genuine token.
 func (v *Verifier) reason(err error, claims *jwt.RegisteredClaims) error {
 	switch {
+	case errors.Is(err, ErrMalformed):
+		return ErrMalformed
 	case errors.Is(err, ErrUnknownKey):
 		return ErrUnknownKey
 	case errors.Is(err, ErrAlgorithm):

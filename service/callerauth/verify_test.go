@@ -62,6 +62,16 @@ func TestVerify(t *testing.T) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 	last := strings.IndexByte(alphabet, valid[len(valid)-1])
 	respelled := valid[:len(valid)-1] + string(alphabet[last^1])
+	crit := func() string {
+		tok := jwt.NewWithClaims(k.ec.method, claims(nil))
+		tok.Header["kid"] = k.ec.kid
+		tok.Header["crit"] = []string{"exp"}
+		s, err := tok.SignedString(k.ec.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	withKid := func(s signer, kid string) signer { s.kid = kid; return s }
 	rs := func(s signer, m jwt.SigningMethod) signer { s.method = m; return s }
 
@@ -103,6 +113,7 @@ func TestVerify(t *testing.T) {
 		{"unknown RSA signer under a known kid", "Bearer " + sign(t, k.rsaOther, claims(nil)), callerauth.ErrSignature},
 		{"unknown EC signer under a known kid", "Bearer " + sign(t, k.ecOther, claims(nil)), callerauth.ErrSignature},
 		{"claims changed under a valid signature", "Bearer " + forged, callerauth.ErrSignature},
+		{"critical header extension", "Bearer " + crit(), callerauth.ErrMalformed},
 		{"signature respelled", "Bearer " + respelled, callerauth.ErrMalformed},
 
 		{"empty", "", callerauth.ErrNoToken},
