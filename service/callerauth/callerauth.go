@@ -41,7 +41,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,8 +81,9 @@ type Config struct {
 	ReloadInterval time.Duration
 	// Logger receives reload outcomes. Nil discards them.
 	Logger *slog.Logger
-	// OnReload, if set, is called after each attempt to load a changed key
-	// file, with whether the new keys are in use (for a metric).
+	// OnReload, if set, is called from the reload goroutine after each
+	// attempt to load a changed key file, with whether the new keys are in
+	// use (for a metric).
 	OnReload func(ok bool)
 }
 
@@ -243,11 +246,7 @@ func (v *Verifier) logSkipped(skipped []skippedKey) {
 }
 
 func (s *keySet) kids() []string {
-	kids := make([]string, 0, len(s.keys))
-	for kid := range s.keys {
-		kids = append(kids, kid)
-	}
-	return kids
+	return slices.Sorted(maps.Keys(s.keys))
 }
 
 // Why a caller is refused. Each error's text is safe to show the caller:

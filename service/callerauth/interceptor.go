@@ -68,13 +68,10 @@ func (v *Verifier) Interceptor(public func(procedure string) bool) connect.Serve
 // refuse builds the UNAUTHENTICATED error and sets WWW-Authenticate. The
 // message is the reason's fixed text, never the token.
 func refuse(info *connect.CallInfo, err error) error {
-	reason := ErrMalformed
-	for _, r := range []error{ErrNoToken, ErrMalformedHeader, ErrTokenTooLarge, ErrMalformed, ErrUnknownKey,
-		ErrAlgorithm, ErrSignature, ErrExpired, ErrNotYetValid, ErrNoExpiry, ErrIssuer, ErrAudience} {
-		if errors.Is(err, r) {
-			reason = r
-			break
-		}
+	// Verify's errors carry their reason; bearerToken's are the reason.
+	reason := err
+	if r, ok := errors.AsType[*refusal](err); ok {
+		reason = r.reason
 	}
 	if info != nil {
 		challenge := "Bearer"
