@@ -241,7 +241,11 @@ func (v *Verifier) notify(ok bool) {
 
 func (v *Verifier) logSkipped(skipped []skippedKey) {
 	for _, s := range skipped {
-		v.log.Warn("caller key skipped", slog.String("kid", s.kid), slog.String("reason", s.reason))
+		msg := "caller key skipped"
+		if s.used {
+			msg = "caller key used, with a problem"
+		}
+		v.log.Warn(msg, slog.String("kid", s.kid), slog.String("reason", s.reason))
 	}
 }
 

@@ -34,10 +34,12 @@ type keySet struct {
 	keys map[string]verificationKey
 }
 
-// skippedKey says why one JWK of the file is not used, for the log.
+// skippedKey says why one JWK of the file is not used (or, with used set,
+// what is wrong with one that is), for the log.
 type skippedKey struct {
 	kid    string
 	reason string
+	used   bool
 }
 
 // rsaAlgs are the RSA signature algorithms of RFC 7518 section 3.
@@ -70,6 +72,11 @@ func parseJWKS(data []byte) (*keySet, []skippedKey, error) {
 		if err != nil {
 			skipped = append(skipped, skippedKey{kid: m.KID, reason: err.Error()})
 			continue
+		}
+		if m.D != "" || m.P != "" || m.Q != "" || m.K != "" {
+			// A verifier needs only the public half; a private one here
+			// means a signing key is being copied where it has no use.
+			skipped = append(skipped, skippedKey{kid: m.KID, reason: "holds private key material, which is ignored: publish only the public key", used: true})
 		}
 		set.keys[m.KID] = vk
 	}

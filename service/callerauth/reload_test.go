@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/MicahParks/jwkset"
+
 	"github.com/smartassist-bridge/smartassist-bridge/service/callerauth"
 )
 
@@ -111,6 +113,42 @@ func TestUnusableKeysAreSkipped(t *testing.T) {
 	}
 	if strings.Contains(out, secret) {
 		t.Errorf("log contains key material:\n%s", out)
+	}
+}
+
+// TestPrivateKeyMaterialIgnored: a JWK that carries its private half is
+// used for its public half only, with a warning that names no material.
+func TestPrivateKeyMaterialIgnored(t *testing.T) {
+	t.Parallel()
+	k := keys()
+	jwk, err := jwkset.NewJWKFromKey(k.ec.key, jwkset.JWKOptions{
+		Marshal:  jwkset.JWKMarshalOptions{Private: true},
+		Metadata: jwkset.JWKMetadataOptions{KID: k.ec.kid},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := jwk.Marshal()
+	if m.D == "" {
+		t.Fatal("test JWK has no private part")
+	}
+	data, err := json.Marshal(jwkset.JWKSMarshal{Keys: []jwkset.JWKMarshal{m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	writeFile(t, path, data)
+	var logs syncBuffer
+	v := newVerifier(t, callerauth.Config{JWKSFile: path, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if _, err := v.Verify("Bearer " + sign(t, k.ec, claims(nil))); err != nil {
+		t.Errorf("Verify: %v", err)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "private key material") {
+		t.Errorf("no warning about the private key:\n%s", out)
+	}
+	if strings.Contains(out, m.D) {
+		t.Errorf("log contains the private key:\n%s", out)
 	}
 }
 
