@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -59,6 +60,8 @@ func TestNewRefuses(t *testing.T) {
 		{"only keys without kid", jwksJSON(t, nil, signer{key: k.ec.key, method: k.ec.method}), "no usable verification key"},
 		{"only a short RSA key", jwksJSON(t, nil, signer{kid: "short", key: small, method: k.rsa.method}), "no usable verification key"},
 		{"an EC key stating an RSA alg", []byte(strings.Replace(string(jwksJSON(t, nil, k.ec)), `"kty"`, `"alg":"RS256","kty"`, 1)), "no usable verification key"},
+		{"only a key whose key_ops exclude verify", []byte(strings.Replace(string(jwksJSON(t, nil, k.ec)), `"kty"`, `"key_ops":["encrypt"],"kty"`, 1)), "no usable verification key"},
+		{"only an X25519 key", []byte(`{"keys":[{"kty":"OKP","crv":"X25519","kid":"x","x":"` + base64.RawURLEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)) + `"}]}`), "no usable verification key"},
 		{"two keys with one kid", jwksJSON(t, nil, k.rsa, k.rsaOther), `two keys share kid "rsa-1"`},
 	}
 	for _, tt := range tests {
