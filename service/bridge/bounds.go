@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -21,10 +19,13 @@ const (
 // http.ResponseController so that they apply per request on HTTP/1.1 and
 // per stream on HTTP/2:
 //
-//   - the request body must arrive within read of the request's start;
-//     once it has all arrived, the read deadline is lifted (on HTTP/1.1 the
-//     server then watches the connection for a hang-up, and a deadline left
-//     in place would cancel a long server stream);
+//   - the request body must arrive within read of the request's start.
+//     Nothing needs lifting once it has: on HTTP/1.1 the server clears the
+//     connection's read deadline itself when it starts watching for a
+//     hang-up at the end of the body, and on HTTP/2 a stream's deadline
+//     only fails reads of a body that has not ended. A request without a
+//     body gets no read deadline: on HTTP/1.1 that hang-up watch is
+//     already running, and a deadline would cancel a long stream;
 //   - once the response starts, each write and flush must complete within
 //     write of the previous progress. A unary response is thus written
 //     within a bound, a server stream lives as long as it keeps making
@@ -42,26 +43,9 @@ func boundTime(h http.Handler, read, write time.Duration) http.Handler {
 		if r.Body != nil && r.Body != http.NoBody {
 			// ErrNotSupported is left to the server's own bounds.
 			_ = rc.SetReadDeadline(time.Now().Add(read))
-			r.Body = &boundedBody{ReadCloser: r.Body, rc: rc}
 		}
 		h.ServeHTTP(&boundedWriter{ResponseWriter: w, rc: rc, timeout: write}, r)
 	})
-}
-
-// boundedBody lifts the read deadline once the whole body has arrived.
-type boundedBody struct {
-	io.ReadCloser
-	rc     *http.ResponseController
-	lifted bool
-}
-
-func (b *boundedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if errors.Is(err, io.EOF) && !b.lifted {
-		b.lifted = true
-		_ = b.rc.SetReadDeadline(time.Time{})
-	}
-	return n, err
 }
 
 // boundedWriter moves the write deadline forward on every write and flush.

@@ -200,64 +200,74 @@ func TestNonReadingClientReleased(t *testing.T) {
 // TestHealthyStreamOutlivesBounds keeps a stream going for several times
 // both bounds, writing every 100ms to a client that reads: each write
 // moves the write deadline, and the read deadline is lifted once the body
-// has arrived, so the stream is neither cut nor cancelled.
+// has arrived (or never set, without a body), so the stream is neither cut
+// nor cancelled.
 func TestHealthyStreamOutlivesBounds(t *testing.T) {
 	t.Parallel()
 	const ticks = 12 // 1.2s, four times the bounds
 	for _, tr := range transports {
-		t.Run(tr.name, func(t *testing.T) {
-			t.Parallel()
-			ended := make(chan error, 1)
-			_, url, hc := tr.serve(t, func(*bridge.Bridge) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if _, err := io.ReadAll(r.Body); err != nil {
-						ended <- err
-						return
-					}
-					rc := http.NewResponseController(w)
-					tick := time.NewTicker(100 * time.Millisecond)
-					defer tick.Stop()
-					for i := range ticks {
-						select {
-						case <-r.Context().Done():
-							ended <- context.Cause(r.Context())
-							return
-						case <-tick.C:
-						}
-						if _, err := io.WriteString(w, "tick\n"); err != nil {
+		for _, method := range []string{http.MethodPost, http.MethodGet} {
+			t.Run(tr.name+" "+method, func(t *testing.T) {
+				t.Parallel()
+				ended := make(chan error, 1)
+				_, url, hc := tr.serve(t, func(*bridge.Bridge) http.Handler {
+					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+						if _, err := io.ReadAll(r.Body); err != nil {
 							ended <- err
 							return
 						}
-						if err := rc.Flush(); err != nil {
-							ended <- err
-							return
+						rc := http.NewResponseController(w)
+						tick := time.NewTicker(100 * time.Millisecond)
+						defer tick.Stop()
+						for range ticks {
+							select {
+							case <-r.Context().Done():
+								ended <- context.Cause(r.Context())
+								return
+							case <-tick.C:
+							}
+							if _, err := io.WriteString(w, "tick\n"); err != nil {
+								ended <- err
+								return
+							}
+							if err := rc.Flush(); err != nil {
+								ended <- err
+								return
+							}
 						}
-						_ = i
-					}
-					ended <- nil
-				})
-			}, bridge.ServeOptions{RequestReadTimeout: 300 * time.Millisecond, ResponseWriteTimeout: 300 * time.Millisecond})
+						ended <- nil
+					})
+				}, bridge.ServeOptions{RequestReadTimeout: 300 * time.Millisecond, ResponseWriteTimeout: 300 * time.Millisecond})
 
-			res, err := hc.Post(url+"/tick", "text/plain", strings.NewReader("start"))
-			if err != nil {
-				t.Fatalf("POST: %v", err)
-			}
-			defer res.Body.Close()
-			got := 0
-			sc := bufio.NewScanner(res.Body)
-			for sc.Scan() {
-				got++
-			}
-			if err := sc.Err(); err != nil {
-				t.Errorf("reading the stream after %d ticks: %v", got, err)
-			}
-			if got != ticks {
-				t.Errorf("got %d ticks, want %d", got, ticks)
-			}
-			if err := within(t, ended, 5*time.Second, "the stream handler did not return"); err != nil {
-				t.Errorf("stream handler: %v", err)
-			}
-		})
+				var body io.Reader
+				if method == http.MethodPost {
+					body = strings.NewReader("start")
+				}
+				req, err := http.NewRequestWithContext(t.Context(), method, url+"/tick", body)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := hc.Do(req)
+				if err != nil {
+					t.Fatalf("%s: %v", method, err)
+				}
+				defer res.Body.Close()
+				got := 0
+				sc := bufio.NewScanner(res.Body)
+				for sc.Scan() {
+					got++
+				}
+				if err := sc.Err(); err != nil {
+					t.Errorf("reading the stream after %d ticks: %v", got, err)
+				}
+				if got != ticks {
+					t.Errorf("got %d ticks, want %d", got, ticks)
+				}
+				if err := within(t, ended, 5*time.Second, "the stream handler did not return"); err != nil {
+					t.Errorf("stream handler: %v", err)
+				}
+			})
+		}
 	}
 }
 
