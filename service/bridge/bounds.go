@@ -26,10 +26,15 @@ const (
 //     only fails reads of a body that has not ended. A request without a
 //     body gets no read deadline: on HTTP/1.1 that hang-up watch is
 //     already running, and a deadline would cancel a long stream;
-//   - once the response starts, each write and flush must complete within
-//     write of the previous progress. A unary response is thus written
-//     within a bound, a server stream lives as long as it keeps making
-//     progress, and a client that stops reading releases its handler.
+//   - each write and flush of the response must complete within write:
+//     a unary response is written within a bound once it starts, a
+//     client that stops reading releases its handler, and a server stream
+//     lives as long as each of its writes goes through, however long it
+//     stays quiet between them (a watched conversation may not change for
+//     minutes). The deadline is armed before each write and lifted after
+//     it, because on HTTP/2 it is a timer that resets the stream when it
+//     fires, writing or not; it is armed once more when the handler
+//     returns, for the server's last flush.
 //
 // Server.WriteTimeout cannot do this: it bounds the whole exchange from the
 // request's start, which would cut every long-lived stream.
@@ -44,42 +49,32 @@ func boundTime(h http.Handler, read, write time.Duration) http.Handler {
 			// ErrNotSupported is left to the server's own bounds.
 			_ = rc.SetReadDeadline(time.Now().Add(read))
 		}
-		h.ServeHTTP(&boundedWriter{ResponseWriter: w, rc: rc, timeout: write}, r)
+		bw := &boundedWriter{ResponseWriter: w, rc: rc, timeout: write}
+		defer bw.arm()
+		h.ServeHTTP(bw, r)
 	})
 }
 
-// boundedWriter moves the write deadline forward on every write and flush.
-// Moving it costs a message to the connection's goroutine on HTTP/2, so it
-// moves at most every timeout/16: the bound a stalled write gets is then
-// between 15/16 and all of timeout.
+// boundedWriter bounds each write and flush by timeout. Like any
+// http.ResponseWriter it is not for concurrent use.
 type boundedWriter struct {
 	http.ResponseWriter
 	rc      *http.ResponseController
 	timeout time.Duration
-	mu      sync.Mutex // handlers may flush from another goroutine than they write
-	moved   time.Time  // when the deadline was last set; zero before the first write
 }
 
-// progress sets the write deadline timeout from now, unless it was set very
-// recently.
-func (w *boundedWriter) progress() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	now := time.Now()
-	if !w.moved.IsZero() && now.Sub(w.moved) < w.timeout/16 {
-		return
-	}
-	w.moved = now
-	_ = w.rc.SetWriteDeadline(now.Add(w.timeout))
-}
+func (w *boundedWriter) arm()    { _ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout)) }
+func (w *boundedWriter) disarm() { _ = w.rc.SetWriteDeadline(time.Time{}) }
 
 func (w *boundedWriter) WriteHeader(code int) {
-	w.progress()
+	w.arm()
+	defer w.disarm()
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *boundedWriter) Write(p []byte) (int, error) {
-	w.progress()
+	w.arm()
+	defer w.disarm()
 	return w.ResponseWriter.Write(p)
 }
 
@@ -91,7 +86,8 @@ func (w *boundedWriter) Flush() {
 
 // FlushError is what http.ResponseController calls to flush.
 func (w *boundedWriter) FlushError() error {
-	w.progress()
+	w.arm()
+	defer w.disarm()
 	return w.rc.Flush()
 }
 

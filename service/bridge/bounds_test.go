@@ -198,13 +198,15 @@ func TestNonReadingClientReleased(t *testing.T) {
 }
 
 // TestHealthyStreamOutlivesBounds keeps a stream going for several times
-// both bounds, writing every 100ms to a client that reads: each write
-// moves the write deadline, and the read deadline is lifted once the body
-// has arrived (or never set, without a body), so the stream is neither cut
-// nor cancelled.
+// both bounds, to a client that reads: writes every 100ms, then a pause
+// twice as long as the write bound, then more writes. Each write is
+// bounded, not the stream nor its quiet spells, and the read deadline
+// ends with the body (or is never set, without one), so the stream is
+// neither cut nor cancelled.
 func TestHealthyStreamOutlivesBounds(t *testing.T) {
 	t.Parallel()
-	const ticks = 12 // 1.2s, four times the bounds
+	const bound = 300 * time.Millisecond
+	gaps := []time.Duration{0, 100, 100, 100, 2 * bound / time.Millisecond, 100, 100, 100}
 	for _, tr := range transports {
 		for _, method := range []string{http.MethodPost, http.MethodGet} {
 			t.Run(tr.name+" "+method, func(t *testing.T) {
@@ -217,14 +219,12 @@ func TestHealthyStreamOutlivesBounds(t *testing.T) {
 							return
 						}
 						rc := http.NewResponseController(w)
-						tick := time.NewTicker(100 * time.Millisecond)
-						defer tick.Stop()
-						for range ticks {
+						for _, gap := range gaps {
 							select {
 							case <-r.Context().Done():
 								ended <- context.Cause(r.Context())
 								return
-							case <-tick.C:
+							case <-time.After(gap * time.Millisecond):
 							}
 							if _, err := io.WriteString(w, "tick\n"); err != nil {
 								ended <- err
@@ -237,7 +237,7 @@ func TestHealthyStreamOutlivesBounds(t *testing.T) {
 						}
 						ended <- nil
 					})
-				}, bridge.ServeOptions{RequestReadTimeout: 300 * time.Millisecond, ResponseWriteTimeout: 300 * time.Millisecond})
+				}, bridge.ServeOptions{RequestReadTimeout: bound, ResponseWriteTimeout: bound})
 
 				var body io.Reader
 				if method == http.MethodPost {
@@ -260,8 +260,8 @@ func TestHealthyStreamOutlivesBounds(t *testing.T) {
 				if err := sc.Err(); err != nil {
 					t.Errorf("reading the stream after %d ticks: %v", got, err)
 				}
-				if got != ticks {
-					t.Errorf("got %d ticks, want %d", got, ticks)
+				if got != len(gaps) {
+					t.Errorf("got %d ticks, want %d", got, len(gaps))
 				}
 				if err := within(t, ended, 5*time.Second, "the stream handler did not return"); err != nil {
 					t.Errorf("stream handler: %v", err)
