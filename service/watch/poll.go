@@ -26,6 +26,7 @@ func (p *poller) run(ctx context.Context) {
 		}()
 	}
 	failures := 0
+	local := false // the last round polled locally because Redis failed
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -56,9 +57,14 @@ func (p *poller) run(ctx context.Context) {
 				return
 			case err != nil:
 				h.redisFailed(err)
+				local = true
 			default:
 				h.redisOK()
 				poll, publish = leader, leader
+				if local && !leader && p.refresh(ctx) {
+					return // what was published meanwhile was CLOSED
+				}
+				local = false
 			}
 		}
 		if poll {

@@ -127,14 +127,22 @@ func (p *poller) join(ctx context.Context) *relay {
 		return nil
 	}
 	r := &relay{ps: ps, messages: ps.Channel()}
-	b, err := h.cfg.Redis.Get(ctx, p.names.state).Bytes()
+	p.refresh(ctx)
+	return r
+}
+
+// refresh delivers the latest state stored in Redis, if newer than this
+// replica's: on joining, and after an outage, during which published
+// states may have been missed. It reports whether the poller ended.
+func (p *poller) refresh(ctx context.Context) bool {
+	b, err := p.h.cfg.Redis.Get(ctx, p.names.state).Bytes()
 	switch {
 	case err == nil:
-		p.receive(string(b))
+		return p.receive(string(b))
 	case !errors.Is(err, redis.Nil) && ctx.Err() == nil:
-		h.redisFailed(err)
+		p.h.redisFailed(err)
 	}
-	return r
+	return false
 }
 
 // receive delivers a state another replica published; it reports whether

@@ -40,11 +40,13 @@ func newSource() *source {
 	}}
 }
 
+// fetch counts the fetches that would reach upstream: those whose context
+// is live.
 func (s *source) fetch(ctx context.Context) (*smartassistv1.Conversation, error) {
-	s.fetches.Add(1)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	s.fetches.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.errs) > 0 {
@@ -166,7 +168,7 @@ func TestEmitsOnlyOnChange(t *testing.T) {
 	checkState(t, next(t, ch), src.current())
 	ended(t, ch)
 	waitFor(t, "the poller stops after CLOSED", func() bool { return hub.Pollers() == 0 })
-	after := src.fetches.Load()
+	after := src.fetches.Load() // the poller has ended: no fetch is in flight
 	time.Sleep(100 * time.Millisecond)
 	if n := src.fetches.Load(); n != after {
 		t.Errorf("%d fetches after the conversation closed", n-after)
@@ -267,7 +269,6 @@ func TestLastSubscriberLeavingStops(t *testing.T) {
 		if n := hub.Pollers(); n != 0 {
 			t.Errorf("Pollers() = %d after the last subscriber left, want 0", n)
 		}
-		time.Sleep(30 * time.Millisecond) // a fetch in flight ends
 		stopped := src.fetches.Load()
 		time.Sleep(150 * time.Millisecond)
 		if n := src.fetches.Load(); n != stopped {
