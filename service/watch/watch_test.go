@@ -3,6 +3,7 @@ package watch_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -371,4 +372,50 @@ func TestSubscribeAfterClose(t *testing.T) {
 	hub.Close()
 	ended(t, ch)
 	ended(t, hub.Subscribe(t.Context(), "k", src.fetch))
+}
+
+// TestInterval: the adaptive interval is given the number of pollers and
+// can slow polls down, never speed them past MinInterval.
+func TestInterval(t *testing.T) {
+	t.Parallel()
+	const minInterval = 20 * time.Millisecond
+	tests := []struct {
+		name     string
+		interval time.Duration // what Interval answers
+		check    func(t *testing.T, fetched int64, elapsed time.Duration)
+	}{
+		{"shorter than MinInterval is raised to it", time.Nanosecond, func(t *testing.T, fetched int64, elapsed time.Duration) {
+			if limit := int64(elapsed/minInterval) + 2; fetched > limit {
+				t.Errorf("%d fetches of one key in %v, want at most %d", fetched, elapsed, limit)
+			}
+		}},
+		{"longer slows polls", time.Hour, func(t *testing.T, fetched int64, _ time.Duration) {
+			if fetched != 0 {
+				t.Errorf("%d fetches after the first, want none within the hour", fetched)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var maxActive atomic.Int64
+			hub := watch.New(watch.Config{MinInterval: minInterval, Interval: func(active int) time.Duration {
+				if int64(active) > maxActive.Load() {
+					maxActive.Store(int64(active))
+				}
+				return tt.interval
+			}})
+			defer hub.Close()
+			sources := []*source{newSource(), newSource(), newSource()}
+			for i, src := range sources {
+				checkState(t, next(t, hub.Subscribe(t.Context(), fmt.Sprint("k", i), src.fetch)), src.current())
+			}
+			from, start := sources[0].fetches.Load(), time.Now()
+			time.Sleep(200 * time.Millisecond)
+			tt.check(t, sources[0].fetches.Load()-from, time.Since(start))
+			if n := maxActive.Load(); n != 3 {
+				t.Errorf("Interval saw at most %d active pollers, want 3", n)
+			}
+		})
+	}
 }
