@@ -37,7 +37,12 @@ func (p *poller) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-messages:
+		case m, ok := <-messages:
+			if !ok { // the subscription is gone; join again next round
+				relay.close()
+				relay = nil
+				continue
+			}
 			if p.receive(m.Payload) {
 				return
 			}
@@ -107,7 +112,7 @@ func (p *poller) poll(ctx context.Context, wait time.Duration, failures *int, pu
 		p.finish(Update{Err: err})
 		return wait, true
 	}
-	at := time.Now().UnixNano()
+	at := p.stamp()
 	fresh, final := p.deliver(c, enc, at)
 	if fresh && publish {
 		if err := p.publish(ctx, at, enc, wait); err != nil && ctx.Err() == nil {
@@ -140,4 +145,13 @@ func (h *Hub) redisOK() {
 	if was {
 		h.log.Info("watch: Redis answers again; sharing pollers across replicas")
 	}
+}
+
+// stamp is the time a state fetched now is known by: the clock, or just
+// after the last state if the clock went back, so that a fresh state is
+// never taken for an old one.
+func (p *poller) stamp() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return max(time.Now().UnixNano(), p.lastAt+1)
 }
