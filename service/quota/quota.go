@@ -41,7 +41,10 @@
 // mode too, and the fallback counts it, so a replica that just sent many
 // requests through Redis does not add another N/Replicas at once. After a
 // failure the guard stays local for a short period, then lets one Acquire
-// probe Redis, and rejoins when Redis answers.
+// probe Redis, and rejoins when Redis answers. The guard bounds every Redis
+// call itself, whatever the client's options; give the client
+// ContextTimeoutEnabled (and read/write timeouts near Config.RedisTimeout) so
+// that calls it abandons also end soon.
 //
 // What the switch cannot promise: in the one window that straddles it, the
 // sends other replicas made through Redis before the failure are unknown to
@@ -149,6 +152,8 @@ type Guard struct {
 	logger         *slog.Logger
 	now            func() time.Time
 
+	errTimeout error // the cause of a Redis call's timeout
+
 	own   *sendLog
 	redis *redisStore // nil: local only
 	seq   atomic.Uint64
@@ -191,6 +196,7 @@ func New(cfg Config) (*Guard, error) {
 			g.redis.prefix = DefaultKeyPrefix
 		}
 	}
+	g.errTimeout = fmt.Errorf("no answer from Redis within %v", g.redisTimeout)
 	g.own = newSendLog(cfg.Rate.Window(), max(cfg.Rate.N, 1))
 	g.healthy.Store(true)
 	return g, nil
@@ -279,9 +285,15 @@ func (g *Guard) refuse(d time.Duration) error {
 
 // reserveRedis reserves through Redis and records the slot in the own log.
 func (g *Guard) reserveRedis(ctx context.Context, account string, maxDelay time.Duration) (time.Duration, bool, error) {
-	rctx, cancel := context.WithTimeout(ctx, g.redisTimeout)
-	delay, ok, err := g.redis.reserve(rctx, account, g.rate, g.redis.member(g.seq.Add(1)), maxDelay)
-	cancel()
+	var (
+		delay time.Duration
+		ok    bool
+	)
+	member := g.redis.member(g.seq.Add(1))
+	err := g.bounded(ctx, func(ctx context.Context) (err error) {
+		delay, ok, err = g.redis.reserve(ctx, account, g.rate, member, maxDelay)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() == nil {
 			g.redisFailed(err)
@@ -298,6 +310,26 @@ func (g *Guard) reserveRedis(ctx context.Context, account string, maxDelay time.
 		g.own.record(account, now, now.Add(delay))
 	}
 	return delay, ok, nil
+}
+
+// bounded runs one Redis call and waits for it at most the Redis timeout.
+// go-redis ignores a context's deadline for reads and writes unless the
+// client has ContextTimeoutEnabled, and its dials have their own timeout, so
+// the guard does not rely on the client's options: the call runs in its own
+// goroutine, which, when abandoned, ends by the client's own timeouts.
+func (g *Guard) bounded(ctx context.Context, call func(context.Context) error) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, g.redisTimeout, g.errTimeout)
+	done := make(chan error, 1)
+	go func() {
+		defer cancel()
+		done <- call(ctx)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // useRedis reports whether this call should use Redis: always when it is
@@ -372,9 +404,10 @@ func (g *Guard) backoffLeft(ctx context.Context, account string) time.Duration {
 	if left > 0 || g.redis == nil || !g.Healthy() {
 		return left
 	}
-	rctx, cancel := context.WithTimeout(ctx, g.redisTimeout)
-	defer cancel()
-	left, err := g.redis.backoffLeft(rctx, account)
+	err := g.bounded(ctx, func(ctx context.Context) (err error) {
+		left, err = g.redis.backoffLeft(ctx, account)
+		return err
+	})
 	if err != nil {
 		if ctx.Err() == nil {
 			g.redisFailed(err)
@@ -397,9 +430,10 @@ func (g *Guard) Backoff(account string, retryAfter time.Duration) {
 	if g.redis == nil || !g.Healthy() {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.redisTimeout)
-	defer cancel()
-	if err := g.redis.backoff(ctx, account, retryAfter); err != nil {
+	err := g.bounded(context.Background(), func(ctx context.Context) error {
+		return g.redis.backoff(ctx, account, retryAfter)
+	})
+	if err != nil {
 		g.redisFailed(err)
 	}
 }

@@ -59,7 +59,7 @@ func TestRateWindow(t *testing.T) {
 		want time.Duration
 	}{
 		{quota.Rate{N: 60, Per: time.Minute}, time.Minute + 600*time.Millisecond}, // 1% is larger
-		{quota.Rate{N: 10, Per: 500 * time.Millisecond}, 600 * time.Millisecond}, // 100ms is larger
+		{quota.Rate{N: 10, Per: 500 * time.Millisecond}, 600 * time.Millisecond},  // 100ms is larger
 	}
 	for _, tt := range tests {
 		if got := tt.rate.Window(); got != tt.want {

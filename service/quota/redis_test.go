@@ -1,0 +1,269 @@
+package quota_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smartassist-bridge/smartassist-bridge/service/quota"
+	"github.com/smartassist-bridge/smartassist-bridge/service/redistest"
+)
+
+// TestRedisReplicasShareBudget: three guards (replicas) on one redis-server
+// together never let more than N through in any window.
+func TestRedisReplicasShareBudget(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 10, Per: 300 * time.Millisecond}
+	var c counters
+	var guards []*quota.Guard
+	for range 3 {
+		guards = append(guards, newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 3, Hooks: c.hooks()}))
+	}
+	times := sendAll(t, guards, "acct", 35, 5*time.Second)
+	if len(times) != 35 {
+		t.Fatalf("%d of 35 Acquires succeeded", len(times))
+	}
+	checkAtMost(t, times, rate.N, rate.Per)
+	if n := c.redisErrors.Load(); n != 0 {
+		t.Errorf("%d Redis errors", n)
+	}
+	// Per replica the local share would be 3 per window; 35 sends in the
+	// time of three windows prove the budget was the shared 10.
+	if span := times[34].Sub(times[0]); span > 3*rate.Window()+200*time.Millisecond {
+		t.Errorf("35 sends took %v; want about %v with a shared budget of %d", span, 3*rate.Window(), rate.N)
+	}
+	for _, g := range guards {
+		if !g.Healthy() || g.Status() != "redis" {
+			t.Errorf("Healthy, Status = %v, %q; want true, redis", g.Healthy(), g.Status())
+		}
+	}
+}
+
+// TestRedisRefusal: the RetryDelay of a refusal is the slot on Redis's clock.
+func TestRedisRefusal(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 3, Per: time.Second} // window 1.1s
+	var c counters
+	g := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Hooks: c.hooks()})
+	start := time.Now()
+	for range 3 {
+		if err := g.Acquire(context.Background(), "acct"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err := g.Acquire(ctx, "acct")
+	want := rate.Window() - time.Since(start)
+	var ex *quota.ExhaustedError
+	if !errors.As(err, &ex) || !within(ex.RetryDelay(), want, 30*time.Millisecond) {
+		t.Fatalf("Acquire = %v; want *ExhaustedError with RetryDelay about %v", err, want)
+	}
+	if c.refused.Load() != 1 {
+		t.Errorf("Refused hook called %d times; want 1", c.refused.Load())
+	}
+}
+
+// TestRedisBackoffShared: a 429 seen by one replica holds the account on
+// another, and only that account.
+func TestRedisBackoffShared(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 100, Per: time.Second}
+	a := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 2})
+	b := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 2})
+	const backoff = 400 * time.Millisecond
+	start := time.Now()
+	a.Backoff("acct", backoff)
+
+	short, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	var ex *quota.ExhaustedError
+	if err := b.Acquire(short, "acct"); !errors.As(err, &ex) || !within(ex.RetryDelay(), backoff, 50*time.Millisecond) {
+		t.Errorf("other replica, short deadline: Acquire = %v; want a refusal with RetryDelay about %v", err, backoff)
+	}
+	if err := b.Acquire(context.Background(), "other"); err != nil || time.Since(start) > 150*time.Millisecond {
+		t.Errorf("other account: Acquire = %v after %v; want at once", err, time.Since(start))
+	}
+	if err := b.Acquire(context.Background(), "acct"); err != nil || time.Since(start) < backoff {
+		t.Errorf("other replica: Acquire = %v after %v; want nil after %v", err, time.Since(start), backoff)
+	}
+}
+
+// TestRedisBackoffWhileWaiting: an Acquire waiting for its slot on one
+// replica queues again when another replica reports a 429.
+func TestRedisBackoffWhileWaiting(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 1, Per: 200 * time.Millisecond} // window 300ms
+	a := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t)})
+	b := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t)})
+	if err := a.Acquire(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	time.AfterFunc(100*time.Millisecond, func() { b.Backoff("acct", 600*time.Millisecond) })
+	if err := a.Acquire(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 700*time.Millisecond {
+		t.Errorf("Acquire returned after %v; want after the other replica's back-off ending at 700ms", took)
+	}
+}
+
+// TestRedisKeysHideAccounts: account ids never appear in Redis keys.
+func TestRedisKeysHideAccounts(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	c := s.Client(t)
+	g := newGuard(t, quota.Config{Rate: quota.Rate{N: 5, Per: time.Second}, Redis: c, KeyPrefix: "test:q:"})
+	const account = "acct {with} :odd* chars"
+	if err := g.Acquire(context.Background(), account); err != nil {
+		t.Fatal(err)
+	}
+	g.Backoff(account, time.Second)
+	keys, err := c.Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 {
+		t.Fatalf("keys %q; want a log and a back-off key", keys)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "test:q:{") || strings.Contains(k, "acct") {
+			t.Errorf("key %q: want the prefix and a hash, never the account id", k)
+		}
+		if ttl := c.PTTL(context.Background(), k).Val(); ttl <= 0 || ttl > 2*time.Second {
+			t.Errorf("key %q expires in %v; want within a window", k, ttl)
+		}
+	}
+}
+
+// TestRedisFailover: with redis-server killed mid-run, Acquire keeps
+// working on the local share floor(N/replicas), counting what this replica
+// sent through Redis just before; after a restart the guard rejoins.
+func TestRedisFailover(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 12, Per: 300 * time.Millisecond} // window 400ms
+	const replicas, share = 3, 4
+	var c counters
+	g := newGuard(t, quota.Config{
+		Rate: rate, Redis: s.Client(t), Replicas: replicas, Hooks: c.hooks(),
+		RedisTimeout: 100 * time.Millisecond, ProbeInterval: 200 * time.Millisecond,
+	})
+	// A full share through Redis: the fallback must count these.
+	before := sendAll(t, []*quota.Guard{g}, "acct", share, time.Second)
+	if !g.Healthy() {
+		t.Fatal("not healthy before the outage")
+	}
+
+	s.Stop()
+	during := sendAll(t, []*quota.Guard{g}, "acct", 3*share, 5*time.Second)
+	if len(during) != 3*share {
+		t.Fatalf("during the outage %d of %d Acquires succeeded", len(during), 3*share)
+	}
+	checkAtMost(t, append(before, during...), share, rate.Per)
+	if g.Healthy() || !strings.HasPrefix(g.Status(), "fallback") {
+		t.Errorf("during the outage Healthy, Status = %v, %q; want false, fallback…", g.Healthy(), g.Status())
+	}
+	if c.fallbackOn.Load() != 1 || c.redisErrors.Load() == 0 {
+		t.Errorf("Fallback(true) hook %d times, RedisError %d times; want 1 and at least 1", c.fallbackOn.Load(), c.redisErrors.Load())
+	}
+
+	s.Restart(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for !g.Healthy() {
+		if err := g.Acquire(ctx, "probe"); err != nil {
+			t.Fatalf("Acquire while rejoining: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if c.fallbackOff.Load() != 1 || g.Status() != "redis" {
+		t.Errorf("Fallback(false) hook %d times, Status %q; want 1, redis", c.fallbackOff.Load(), g.Status())
+	}
+	// The restarted server is empty: a log key now proves sends go through it.
+	if err := g.Acquire(ctx, "acct"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Client(t).Keys(ctx, "sab:quota:*:log").Val()); n != 2 {
+		t.Errorf("%d log keys in the restarted Redis; want 2 (probe and acct)", n)
+	}
+}
+
+// TestRedisSlowFallsBack: a Redis that accepts connections but never answers
+// costs a caller at most about the Redis timeout, never an error.
+func TestRedisSlowFallsBack(t *testing.T) {
+	t.Parallel()
+	addr := silentServer(t)
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	t.Cleanup(func() { _ = c.Close() })
+	var hooks counters
+	g := newGuard(t, quota.Config{
+		Rate: quota.Rate{N: 10, Per: time.Second}, Redis: c, Replicas: 2,
+		RedisTimeout: 50 * time.Millisecond, Hooks: hooks.hooks(), Logger: nil,
+	})
+	for i := range 5 {
+		start := time.Now()
+		if err := g.Acquire(context.Background(), "acct"); err != nil {
+			t.Fatalf("Acquire %d: %v", i, err)
+		}
+		if took := time.Since(start); took > 300*time.Millisecond {
+			t.Errorf("Acquire %d took %v with a silent Redis; want about the 50ms Redis timeout at most", i, took)
+		}
+	}
+	if g.Healthy() || hooks.fallbackOn.Load() != 1 {
+		t.Errorf("Healthy = %v, Fallback(true) %d times; want false, 1", g.Healthy(), hooks.fallbackOn.Load())
+	}
+	// The sixth send exceeds the share of 5: it waits, it does not fail.
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var ex *quota.ExhaustedError
+	if err := g.Acquire(ctx, "acct"); !errors.As(err, &ex) {
+		t.Errorf("sixth Acquire with a short deadline = %v; want *ExhaustedError (share of 5 spent)", err)
+	}
+}
+
+// silentServer accepts TCP connections on loopback and never answers.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		wg    sync.WaitGroup
+	)
+	wg.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, conn)
+			mu.Unlock()
+		}
+	})
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
