@@ -14,7 +14,7 @@ func TestSendLogBounded(t *testing.T) {
 	l := newSendLog(rate.Window(), rate.N)
 	now := time.Now()
 	for i := range 10_000 {
-		if _, ok := l.reserve("acct-"+strconv.Itoa(i), now, rate.N, -1); !ok {
+		if _, ok := l.reserve("acct-"+strconv.Itoa(i), now, rate.N, -1, true); !ok {
 			t.Fatal("reserve refused without a deadline")
 		}
 	}
@@ -25,7 +25,7 @@ func TestSendLogBounded(t *testing.T) {
 		t.Errorf("an account holds %d send times; want at most %d", n, rate.N)
 	}
 	later := now.Add(2 * rate.Window())
-	l.reserve("new", later, rate.N, -1)
+	l.reserve("new", later, rate.N, -1, false)
 	if got := l.size(); got != 1 {
 		t.Errorf("%d accounts held two windows later; want 1", got)
 	}

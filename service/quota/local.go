@@ -27,6 +27,10 @@ type sendLog struct {
 type accountLog struct {
 	sends        []time.Time // sorted, at most keep, none older than one window
 	backoffUntil time.Time
+	// unshared are the sends of sends reserved while Redis was unreachable
+	// and not yet added to Redis: on rejoining, the guard adds them, so that
+	// the other replicas count them in the window that straddles the switch.
+	unshared []time.Time
 }
 
 func newSendLog(window time.Duration, keep int) *sendLog {
@@ -38,8 +42,9 @@ func newSendLog(window time.Duration, keep int) *sendLog {
 // back-off and not before the last reserved send (so the log stays sorted by
 // appending, and a slot never sneaks in between sends reserved earlier). If
 // the slot is more than maxDelay away (maxDelay < 0: no limit) and a wait is
-// needed at all, nothing is reserved and ok is false.
-func (l *sendLog) reserve(account string, now time.Time, budget int, maxDelay time.Duration) (slot time.Time, ok bool) {
+// needed at all, nothing is reserved and ok is false. A fallback reservation
+// is also kept as unshared until Redis knows it.
+func (l *sendLog) reserve(account string, now time.Time, budget int, maxDelay time.Duration, fallback bool) (slot time.Time, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := l.account(account, now)
@@ -60,15 +65,45 @@ func (l *sendLog) reserve(account string, now time.Time, budget int, maxDelay ti
 	if d := slot.Sub(now); d > 0 && maxDelay >= 0 && d > maxDelay {
 		return slot, false
 	}
-	a.insert(slot, l.keep)
+	a.sends = insertSorted(a.sends, slot, l.keep)
+	if fallback {
+		a.unshared = insertSorted(a.unshared, slot, l.keep)
+	}
 	return slot, true
+}
+
+// unshared returns account's fallback sends of the last window that Redis
+// does not know yet.
+func (l *sendLog) unshared(account string, now time.Time) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a, ok := l.accounts[account]
+	if !ok || len(a.unshared) == 0 {
+		return nil
+	}
+	a.prune(now, l.window)
+	return slices.Clone(a.unshared)
+}
+
+// shared notes that Redis now knows account's unshared sends up to last.
+func (l *sendLog) shared(account string, last time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if a, ok := l.accounts[account]; ok {
+		i := 0
+		for i < len(a.unshared) && !a.unshared[i].After(last) {
+			i++
+		}
+		a.unshared = slices.Delete(a.unshared, 0, i)
+	}
 }
 
 // record notes a send reserved elsewhere (through Redis) at slot.
 func (l *sendLog) record(account string, now, slot time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.account(account, now).insert(slot, l.keep)
+	a := l.account(account, now)
+	a.sends = insertSorted(a.sends, slot, l.keep)
 }
 
 // backoff makes account wait until until (a later back-off never shortens
@@ -106,7 +141,7 @@ func (l *sendLog) account(account string, now time.Time) *accountLog {
 		l.lastSweep = now
 		for id, a := range l.accounts {
 			a.prune(now, l.window)
-			if len(a.sends) == 0 && !a.backoffUntil.After(now) {
+			if len(a.sends) == 0 && len(a.unshared) == 0 && !a.backoffUntil.After(now) {
 				delete(l.accounts, id)
 			}
 		}
@@ -123,23 +158,28 @@ func (l *sendLog) account(account string, now time.Time) *accountLog {
 // prune drops sends older than one window: they can no longer delay a slot.
 func (a *accountLog) prune(now time.Time, window time.Duration) {
 	cutoff := now.Add(-window)
-	i := 0
-	for i < len(a.sends) && a.sends[i].Before(cutoff) {
-		i++
-	}
-	if i > 0 {
-		a.sends = slices.Delete(a.sends, 0, i)
-	}
+	a.sends = dropBefore(a.sends, cutoff)
+	a.unshared = dropBefore(a.unshared, cutoff)
 }
 
-func (a *accountLog) insert(t time.Time, keep int) {
-	i, _ := slices.BinarySearchFunc(a.sends, t, time.Time.Compare)
-	// Equal times go after the existing ones, so appending stays O(1).
-	for i < len(a.sends) && a.sends[i].Equal(t) {
+func dropBefore(ts []time.Time, cutoff time.Time) []time.Time {
+	i := 0
+	for i < len(ts) && ts[i].Before(cutoff) {
 		i++
 	}
-	a.sends = slices.Insert(a.sends, i, t)
-	if over := len(a.sends) - keep; over > 0 {
-		a.sends = slices.Delete(a.sends, 0, over)
+	return slices.Delete(ts, 0, i)
+}
+
+// insertSorted inserts t into sorted ts, keeping the latest keep.
+func insertSorted(ts []time.Time, t time.Time, keep int) []time.Time {
+	i, _ := slices.BinarySearchFunc(ts, t, time.Time.Compare)
+	// Equal times go after the existing ones, so appending stays O(1).
+	for i < len(ts) && ts[i].Equal(t) {
+		i++
 	}
+	ts = slices.Insert(ts, i, t)
+	if over := len(ts) - keep; over > 0 {
+		ts = slices.Delete(ts, 0, over)
+	}
+	return ts
 }

@@ -24,7 +24,10 @@
 // allowance for the request itself) reserves it and waits for it; otherwise
 // nothing is reserved and Acquire fails at once with an *ExhaustedError
 // whose RetryDelay says exactly when the slot would have been. A caller that
-// leaves while waiting spends its slot: conservative, never an overrun.
+// leaves while waiting spends its slot: conservative, never an overrun. So
+// does a caller that wakes up more than the margin after its slot (the
+// process was overloaded): it queues again rather than send late, where a
+// late send and a punctual one could be less than Per apart.
 //
 // # Replicas and Redis
 //
@@ -49,10 +52,16 @@
 // What the switch cannot promise: in the one window that straddles it, the
 // sends other replicas made through Redis before the failure are unknown to
 // this replica, so within that window the account may see up to N (through
-// Redis) plus Replicas × floor(N/Replicas) (fallback), i.e. at most 2N. The
-// same holds on the way back: a Redis that restarted empty does not know the
-// fallback sends of the last window. One window after every replica has
-// switched, the bound is N again.
+// Redis) plus Replicas × floor(N/Replicas) (fallback), i.e. at most 2N. On
+// the way back, each replica adds its fallback sends of the last window to
+// Redis with its first Redis reservation for that account, so a restarted,
+// empty Redis learns them; but until a replica has done so for an account
+// (it does so only when it next sends for that account), the other
+// replicas do not count its fallback sends, and the same 2N bound applies to
+// that window. One window after every replica has switched, the bound is N
+// again. Replicas larger than the real number of replicas only makes the
+// fallback stricter; smaller makes the straddle worse and the steady
+// fallback overrun the account.
 package quota
 
 import (
@@ -228,6 +237,7 @@ func (g *Guard) Acquire(ctx context.Context, account string) error {
 		if delay <= 0 {
 			return nil
 		}
+		slot := g.now().Add(delay)
 		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
@@ -235,9 +245,11 @@ func (g *Guard) Acquire(ctx context.Context, account string) error {
 			t.Stop()
 			return context.Cause(ctx)
 		}
-		// A 429 may have arrived while we waited (on any replica): then our
-		// slot is spent and we queue again behind the back-off.
-		if g.backoffLeft(ctx, account) <= 0 {
+		// A caller woken more than the margin after its slot (an overloaded
+		// process) would send outside it, where the window bound no longer
+		// holds: its slot is spent and it queues again. So does a caller for
+		// whose account a 429 arrived while it waited (on any replica).
+		if g.now().Sub(slot) <= g.rate.Margin() && g.backoffLeft(ctx, account) <= 0 {
 			return nil
 		}
 	}
@@ -269,7 +281,7 @@ func (g *Guard) reserve(ctx context.Context, account string) (time.Duration, err
 		budget = g.fallbackBudget
 	}
 	now := g.now()
-	slot, ok := g.own.reserve(account, now, budget, maxDelay)
+	slot, ok := g.own.reserve(account, now, budget, maxDelay, g.redis != nil)
 	if !ok {
 		return 0, g.refuse(slot.Sub(now))
 	}
@@ -290,8 +302,10 @@ func (g *Guard) reserveRedis(ctx context.Context, account string, maxDelay time.
 		ok    bool
 	)
 	member := g.redis.member(g.seq.Add(1))
+	now := g.now()
+	unshared := g.own.unshared(account, now)
 	err := g.bounded(ctx, func(ctx context.Context) (err error) {
-		delay, ok, err = g.redis.reserve(ctx, account, g.rate, member, maxDelay)
+		delay, ok, err = g.redis.reserve(ctx, account, g.rate, member, maxDelay, now, unshared)
 		return err
 	})
 	if err != nil {
@@ -303,6 +317,9 @@ func (g *Guard) reserveRedis(ctx context.Context, account string, maxDelay time.
 		return 0, false, err
 	}
 	g.redisAnswered()
+	if len(unshared) > 0 {
+		g.own.shared(account, unshared[len(unshared)-1])
+	}
 	if ok {
 		// Recorded on the local clock after the answer: a little later than
 		// Redis's slot, so the entry stays in the fallback's window longer.

@@ -19,14 +19,20 @@ import (
 
 // reserveScript is the sliding-log reservation on the ZSET KEYS[1] (score =
 // reserved send time, member unique), with the account's back-off in
-// KEYS[2]. ARGV: N, window µs, member, maximum delay µs (-1: none). It
-// returns {1, delay} when a slot delay µs from now is reserved, or {0, delay}
-// when the slot is further than the maximum delay and nothing is reserved.
+// KEYS[2]. ARGV: N, window µs, member, maximum delay µs (-1: none), then
+// pairs of member and offset µs from now of sends this replica made while it
+// could not reach Redis, added first (NX: adding one twice changes nothing).
+// It returns {1, delay} when a slot delay µs from now is reserved, or
+// {0, delay} when the slot is further than the maximum delay and nothing is
+// reserved.
 var reserveScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local n = tonumber(ARGV[1])
 local w = tonumber(ARGV[2])
+for i = 5, #ARGV, 2 do
+  redis.call('ZADD', KEYS[1], 'NX', string.format('%.0f', now + tonumber(ARGV[i + 1])), ARGV[i])
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now - w))
 local slot = now
 local b = tonumber(redis.call('GET', KEYS[2]) or '0')
@@ -86,15 +92,21 @@ func (r *redisStore) keys(account string) (log, backoff string) {
 	return tag + ":log", tag + ":backoff"
 }
 
-// reserve runs reserveScript; member must be unique.
-func (r *redisStore) reserve(ctx context.Context, account string, rate Rate, member string, maxDelay time.Duration) (delay time.Duration, ok bool, err error) {
+// reserve runs reserveScript; member must be unique. unshared are sends of
+// this replica's fallback that Redis does not know, as of now.
+func (r *redisStore) reserve(ctx context.Context, account string, rate Rate, member string, maxDelay time.Duration, now time.Time, unshared []time.Time) (delay time.Duration, ok bool, err error) {
 	logKey, backoffKey := r.keys(account)
 	md := int64(-1)
 	if maxDelay >= 0 {
 		md = maxDelay.Microseconds()
 	}
-	res, err := reserveScript.Run(ctx, r.client, []string{logKey, backoffKey},
-		rate.N, rate.Window().Microseconds(), member, md).Int64Slice()
+	args := make([]any, 0, 4+2*len(unshared))
+	args = append(args, rate.N, rate.Window().Microseconds(), member, md)
+	for _, s := range unshared {
+		// Named by the replica and the local time, so a retry adds nothing.
+		args = append(args, r.replica+":f:"+strconv.FormatInt(s.UnixMicro(), 36), s.Sub(now).Microseconds())
+	}
+	res, err := reserveScript.Run(ctx, r.client, []string{logKey, backoffKey}, args...).Int64Slice()
 	if err != nil {
 		return 0, false, err
 	}

@@ -1,8 +1,10 @@
 package quota_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -24,7 +26,7 @@ func TestRedisReplicasShareBudget(t *testing.T) {
 	var c counters
 	var guards []*quota.Guard
 	for range 3 {
-		guards = append(guards, newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 3, Hooks: c.hooks()}))
+		guards = append(guards, newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 3, Hooks: c.hooks(), RedisTimeout: time.Second}))
 	}
 	times := sendAll(t, guards, "acct", 35, 5*time.Second)
 	if len(times) != 35 {
@@ -52,20 +54,32 @@ func TestRedisRefusal(t *testing.T) {
 	s := redistest.Start(t)
 	rate := quota.Rate{N: 3, Per: time.Second} // window 1.1s
 	var c counters
-	g := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Hooks: c.hooks()})
-	start := time.Now()
-	for range 3 {
+	g := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Hooks: c.hooks(), RedisTimeout: time.Second})
+	// The first slot is taken on Redis's clock somewhere between these two.
+	before := time.Now()
+	if err := g.Acquire(context.Background(), "acct"); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now()
+	for range 2 {
 		if err := g.Acquire(context.Background(), "acct"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
+	start := time.Now()
 	err := g.Acquire(ctx, "acct")
-	want := rate.Window() - time.Since(start)
+	end := time.Now()
 	var ex *quota.ExhaustedError
-	if !errors.As(err, &ex) || !within(ex.RetryDelay(), want, 30*time.Millisecond) {
-		t.Fatalf("Acquire = %v; want *ExhaustedError with RetryDelay about %v", err, want)
+	if !errors.As(err, &ex) {
+		t.Fatalf("Acquire = %v; want *ExhaustedError", err)
+	}
+	// RetryDelay is first slot + window - Redis's now during the call.
+	lo, hi := before.Add(rate.Window()).Sub(end), after.Add(rate.Window()).Sub(start)
+	const clockSkew = 5 * time.Millisecond // Redis's clock against ours, on one host
+	if got := ex.RetryDelay(); got < lo-clockSkew || got > hi+clockSkew {
+		t.Fatalf("RetryDelay = %v; want between %v and %v (the first slot plus the window)", got, lo, hi)
 	}
 	if c.refused.Load() != 1 {
 		t.Errorf("Refused hook called %d times; want 1", c.refused.Load())
@@ -78,8 +92,8 @@ func TestRedisBackoffShared(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
 	rate := quota.Rate{N: 100, Per: time.Second}
-	a := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 2})
-	b := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 2})
+	a := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 2, RedisTimeout: time.Second})
+	b := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 2, RedisTimeout: time.Second})
 	const backoff = 400 * time.Millisecond
 	start := time.Now()
 	a.Backoff("acct", backoff)
@@ -104,8 +118,8 @@ func TestRedisBackoffWhileWaiting(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
 	rate := quota.Rate{N: 1, Per: 200 * time.Millisecond} // window 300ms
-	a := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t)})
-	b := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t)})
+	a := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), RedisTimeout: time.Second})
+	b := newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), RedisTimeout: time.Second})
 	if err := a.Acquire(context.Background(), "acct"); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +138,7 @@ func TestRedisKeysHideAccounts(t *testing.T) {
 	t.Parallel()
 	s := redistest.Start(t)
 	c := s.Client(t)
-	g := newGuard(t, quota.Config{Rate: quota.Rate{N: 5, Per: time.Second}, Redis: c, KeyPrefix: "test:q:"})
+	g := newGuard(t, quota.Config{Rate: quota.Rate{N: 5, Per: time.Second}, Redis: c, KeyPrefix: "test:q:", RedisTimeout: time.Second})
 	const account = "acct {with} :odd* chars"
 	if err := g.Acquire(context.Background(), account); err != nil {
 		t.Fatal(err)
@@ -155,10 +169,14 @@ func TestRedisFailover(t *testing.T) {
 	s := redistest.Start(t)
 	rate := quota.Rate{N: 12, Per: 300 * time.Millisecond} // window 400ms
 	const replicas, share = 3, 4
-	var c counters
+	var (
+		c   counters
+		log lockedBuffer
+	)
 	g := newGuard(t, quota.Config{
 		Rate: rate, Redis: s.Client(t), Replicas: replicas, Hooks: c.hooks(),
 		RedisTimeout: 100 * time.Millisecond, ProbeInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil)),
 	})
 	// A full share through Redis: the fallback must count these.
 	before := sendAll(t, []*quota.Guard{g}, "acct", share, time.Second)
@@ -198,6 +216,73 @@ func TestRedisFailover(t *testing.T) {
 	if n := len(s.Client(t).Keys(ctx, "sab:quota:*:log").Val()); n != 2 {
 		t.Errorf("%d log keys in the restarted Redis; want 2 (probe and acct)", n)
 	}
+	logged := log.String()
+	if strings.Count(logged, "Redis unreachable") != 1 || strings.Count(logged, "Redis answers again") != 1 {
+		t.Errorf("log:\n%s\nwant one line on falling back and one on rejoining", logged)
+	}
+	if strings.Contains(logged, "acct") {
+		t.Errorf("log names the account:\n%s", logged)
+	}
+}
+
+// TestRedisRejoinSharesFallbackSends: after Redis restarts empty, a replica
+// adds the sends it made on its local share to Redis, so another replica
+// counts them within the same window.
+func TestRedisRejoinSharesFallbackSends(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 4, Per: 2 * time.Second} // share 2 with 2 replicas
+	cfg := quota.Config{Rate: rate, Replicas: 2, RedisTimeout: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond}
+	cfg.Redis = s.Client(t)
+	a := newGuard(t, cfg)
+	cfg.Redis = s.Client(t)
+	b := newGuard(t, cfg)
+
+	s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	for range 2 {
+		if err := a.Acquire(ctx, "acct"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Restart(t)
+	for !a.Healthy() {
+		if err := a.Acquire(ctx, "probe"); err != nil {
+			t.Fatalf("Acquire while rejoining: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.Acquire(ctx, "acct"); err != nil { // adds the two fallback sends
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if err := b.Acquire(short, "acct"); err != nil {
+		t.Fatalf("the fourth send of the window: %v", err)
+	}
+	var ex *quota.ExhaustedError
+	if err := b.Acquire(short, "acct"); !errors.As(err, &ex) {
+		t.Fatalf("the fifth send of the window: Acquire = %v; want *ExhaustedError (Redis must count the fallback sends)", err)
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestRedisSlowFallsBack: a Redis that accepts connections but never answers
@@ -205,7 +290,9 @@ func TestRedisFailover(t *testing.T) {
 func TestRedisSlowFallsBack(t *testing.T) {
 	t.Parallel()
 	addr := silentServer(t)
-	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	// The client's own timeouts are longer than the guard's: the guard must
+	// not depend on them (they only end the abandoned calls).
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
 	var hooks counters
 	g := newGuard(t, quota.Config{
