@@ -90,8 +90,9 @@ const (
 // be metric labels. Any may be nil. They are called synchronously, so they
 // must be quick.
 type Hooks struct {
-	// Wait is called for every granted Acquire with how long it waits for its
-	// slot (0 when a slot was free at once).
+	// Wait is called for every slot reserved, with how long the caller waits
+	// for it (0 when a slot was free at once). A caller that must queue again
+	// (a back-off arrived while it waited) reserves, and reports, again.
 	Wait func(d time.Duration)
 	// Refused is called for every Acquire refused with an *ExhaustedError.
 	Refused func()

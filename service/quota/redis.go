@@ -102,9 +102,16 @@ func (r *redisStore) reserve(ctx context.Context, account string, rate Rate, mem
 	}
 	args := make([]any, 0, 4+2*len(unshared))
 	args = append(args, rate.N, rate.Window().Microseconds(), member, md)
-	for _, s := range unshared {
-		// Named by the replica and the local time, so a retry adds nothing.
-		args = append(args, r.replica+":f:"+strconv.FormatInt(s.UnixMicro(), 36), s.Sub(now).Microseconds())
+	for i, s := range unshared {
+		// Named by the replica, the local time and its rank among equal
+		// times (slots can be equal), so adding the same list again, as a
+		// retry after a timeout does, adds nothing.
+		rank := 0
+		for j := i - 1; j >= 0 && unshared[j].Equal(s); j-- {
+			rank++
+		}
+		name := r.replica + ":f:" + strconv.FormatInt(s.UnixMicro(), 36) + ":" + strconv.Itoa(rank)
+		args = append(args, name, s.Sub(now).Microseconds())
 	}
 	res, err := reserveScript.Run(ctx, r.client, []string{logKey, backoffKey}, args...).Int64Slice()
 	if err != nil {
