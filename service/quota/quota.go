@@ -44,10 +44,10 @@
 // mode too, and the fallback counts it, so a replica that just sent many
 // requests through Redis does not add another N/Replicas at once. After a
 // failure the guard stays local for a short period, then lets one Acquire
-// probe Redis, and rejoins when Redis answers. The guard bounds every Redis
-// call itself, whatever the client's options; give the client
-// ContextTimeoutEnabled (and read/write timeouts near Config.RedisTimeout) so
-// that calls it abandons also end soon.
+// probe Redis, and rejoins when Redis answers. The guard bounds its wait for
+// every Redis call itself, whatever the client's options; the client's own
+// read, write and dial timeouts (keep them short, e.g. 1s) end the calls it
+// abandons.
 //
 // What the switch cannot promise: in the one window that straddles it, the
 // sends other replicas made through Redis before the failure are unknown to
@@ -330,21 +330,32 @@ func (g *Guard) reserveRedis(ctx context.Context, account string, maxDelay time.
 	return delay, ok, nil
 }
 
-// bounded runs one Redis call and waits for it at most the Redis timeout.
-// go-redis ignores a context's deadline for reads and writes unless the
-// client has ContextTimeoutEnabled, and its dials have their own timeout, so
-// the guard does not rely on the client's options: the call runs in its own
-// goroutine, which, when abandoned, ends by the client's own timeouts.
+// bounded runs one Redis call and waits for it at most the Redis timeout
+// (less if ctx ends first).
+//
+// The call itself gets a context that is not cancelled when the caller
+// returns but only at its own deadline, twice the Redis timeout: go-redis
+// hands a connection being dialled for one caller to whichever caller waits
+// next, and cancelling the first caller's context as soon as its call is
+// done fails that dial for the others with "context canceled", a false
+// Redis failure. Nor does the guard rely on go-redis to honour deadlines
+// (it ignores them for reads and writes unless the client sets
+// ContextTimeoutEnabled): an abandoned call runs on in its goroutine until
+// that deadline or the client's own read, write or dial timeout ends it. An
+// abandoned reservation that still lands in Redis spends a slot nobody
+// uses: wasteful, never an overrun.
 func (g *Guard) bounded(ctx context.Context, call func(context.Context) error) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, g.redisTimeout, g.errTimeout)
+	callCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*g.redisTimeout)
+	context.AfterFunc(callCtx, cancel) // releases the timer at the deadline
 	done := make(chan error, 1)
-	go func() {
-		defer cancel()
-		done <- call(ctx)
-	}()
+	go func() { done <- call(callCtx) }()
+	timer := time.NewTimer(g.redisTimeout)
+	defer timer.Stop()
 	select {
 	case err := <-done:
 		return err
+	case <-timer.C:
+		return g.errTimeout
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
