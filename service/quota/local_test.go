@@ -3,6 +3,8 @@ package quota_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +21,8 @@ func TestLocalNeverMoreThanN(t *testing.T) {
 		t.Fatalf("%d of 35 Acquires succeeded", len(times))
 	}
 	checkAtMost(t, times, rate.N, rate.Per)
-	if got := c.waits.Load(); got != 25 {
+	// At least: a caller woken late (an overloaded machine) queues again.
+	if got := c.waits.Load(); got < 25 {
 		t.Errorf("Wait hook saw %d waits; want 25 (all but the first 10)", got)
 	}
 	// The last of 35 needs three full windows: the guard waited, not refused.
@@ -192,5 +195,38 @@ func TestNewRejectsInvalidRate(t *testing.T) {
 		if _, err := quota.New(quota.Config{Rate: r}); err == nil {
 			t.Errorf("New accepted %+v", r)
 		}
+	}
+}
+
+// TestLateWakeQueuesAgain: a caller woken long after its slot (here: the
+// clock jumps while it waits, as for a process that got no CPU) does not
+// send late on that slot; it reserves a new one.
+func TestLateWakeQueuesAgain(t *testing.T) {
+	t.Parallel()
+	var (
+		skew  atomic.Int64
+		slots []time.Duration
+		mu    sync.Mutex
+	)
+	g := newGuard(t, quota.Config{
+		Rate: quota.Rate{N: 1, Per: 200 * time.Millisecond}, // window 300ms, margin 100ms
+		Now:  func() time.Time { return time.Now().Add(time.Duration(skew.Load())) },
+		Hooks: quota.Hooks{Wait: func(d time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			slots = append(slots, d)
+		}},
+	})
+	if err := g.Acquire(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(100*time.Millisecond, func() { skew.Store(int64(time.Second)) })
+	if err := g.Acquire(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(slots) != 3 || slots[1] <= 0 || slots[2] != 0 {
+		t.Errorf("reserved waits %v; want [0, ~300ms, 0]: the late caller reserves again", slots)
 	}
 }
