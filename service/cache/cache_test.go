@@ -78,11 +78,15 @@ func TestGetCoalescesConcurrentCalls(t *testing.T) {
 		return want, nil
 	}
 
+	// A bound, so that a cache that does not coalesce fails instead of
+	// hanging: its fills would wait for callers that never join.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
 	var wg sync.WaitGroup
 	errs := make(chan error, callers)
 	for range callers {
 		wg.Go(func() {
-			e, err := c.Get(t.Context(), key("app:x", "c-1"), 0, fill)
+			e, err := c.Get(ctx, key("app:x", "c-1"), 0, fill)
 			switch {
 			case err != nil:
 				errs <- err
@@ -94,7 +98,7 @@ func TestGetCoalescesConcurrentCalls(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		t.Fatal(err)
+		t.Fatal(err) // the first is enough
 	}
 	if got := fills.Load(); got != 1 {
 		t.Errorf("%d concurrent identical Gets called fill %d times; want 1", callers, got)
