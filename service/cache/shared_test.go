@@ -208,6 +208,8 @@ func TestRedisOutageDegradesAndRejoins(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopLoad() // also when a check below fails the test
 	var calls, failures atomic.Int64
 	for w := range 4 {
 		wg.Go(func() {
@@ -248,8 +250,7 @@ func TestRedisOutageDegradesAndRejoins(t *testing.T) {
 	s.Restart(t)
 	waitFor(t, "the cache to rejoin Redis", c.Healthy)
 	time.Sleep(100 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stopLoad()
 
 	select {
 	case active := <-degraded:
@@ -293,4 +294,22 @@ func BenchmarkGetRedisHit(b *testing.B) {
 		c.Close()
 		b.StartTimer()
 	}
+}
+
+func TestHealthyRecoversWithoutTraffic(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	c := newCache(t, cache.Config{Redis: redisClient(t, s), RedisBackoff: 50 * time.Millisecond})
+	s.Stop()
+	var fills atomic.Int64
+	if _, err := c.Get(t.Context(), key("app:x", "c-1"), 0, countingFill(&fills, conversation("c-1", "CLOSED"))); err != nil {
+		t.Fatalf("Get with Redis down: %v", err)
+	}
+	if c.Healthy() || fills.Load() != 1 {
+		t.Fatalf("with Redis down: Healthy() = %v, fills = %d; want false and a local fill", c.Healthy(), fills.Load())
+	}
+	s.Restart(t)
+	// No Get reaches Redis now (the entry is a local hit for minutes), so
+	// only the cache's own probe can notice that Redis is back.
+	waitFor(t, "Healthy() after Redis restarted", c.Healthy)
 }
