@@ -270,7 +270,9 @@ func weigh(k Key, e Entry) uint32 {
 
 // Get returns the entry for key: cached, or fetched by calling fill once for
 // all concurrent callers of key. maxTTL > 0 caps how long the result is
-// kept, e.g. to a pass-through token's expiry.
+// kept, e.g. to a pass-through token's expiry. Callers that share a load
+// share its first caller's maxTTL; the credential is part of the key, so
+// they share its expiry too.
 //
 // A caller whose ctx ends returns at once with context.Cause(ctx); the fill
 // goes on for the callers still waiting, and is canceled when the last of

@@ -31,6 +31,9 @@ type flight struct {
 
 // join waits for the flight of key, starting one if there is none.
 func (c *Cache) join(ctx context.Context, key Key, maxTTL time.Duration, fill Fill) (Entry, error) {
+	if ctx.Err() != nil {
+		return Entry{}, context.Cause(ctx) // do not start a load nobody waits for
+	}
 	c.mu.Lock()
 	f, ok := c.flights[key]
 	if ok {
