@@ -134,8 +134,10 @@ func TestRedisHitKeepsRemainingTTL(t *testing.T) {
 	if fills.Load() != 1 {
 		t.Fatalf("a second replica filled again (fills = %d); want a Redis hit", fills.Load())
 	}
-	if d := eb.Expires.Sub(ea.Expires); d < -10*time.Millisecond || d > 10*time.Millisecond {
-		t.Errorf("the Redis hit expires %v after the original; want the remaining TTL (±10ms)", d)
+	// 100ms passed between the two: a hit given a fresh TTL would be 100ms
+	// late. The margin is for a busy machine.
+	if d := eb.Expires.Sub(ea.Expires); d < -50*time.Millisecond || d > 50*time.Millisecond {
+		t.Errorf("the Redis hit expires %v after the original; want the remaining TTL (±50ms)", d)
 	}
 	if eb.ETag != ea.ETag || eb.Conversation.GetSource() != "rtm" || eb.Size != ea.Size {
 		t.Errorf("the Redis hit differs from the original: %+v vs %+v", eb, ea)
@@ -252,12 +254,21 @@ func TestRedisOutageDegradesAndRejoins(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	stopLoad()
 
-	select {
-	case active := <-degraded:
-		if active {
-			t.Error("after the restart, Degraded signalled true again; want false")
+	// The signals alternate (a pooled connection broken by the restart may
+	// cost one more round) and end with a recovery.
+	last := true
+	for more := true; more; {
+		select {
+		case active := <-degraded:
+			if active == last {
+				t.Errorf("Degraded(%v) twice in a row; want alternating signals", active)
+			}
+			last = active
+		default:
+			more = false
 		}
-	default:
+	}
+	if last {
 		t.Error("no Degraded(false) after Redis came back")
 	}
 	if redisErrors.Load() == 0 {
