@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -323,4 +324,52 @@ func TestHealthyRecoversWithoutTraffic(t *testing.T) {
 	// No Get reaches Redis now (the entry is a local hit for minutes), so
 	// only the cache's own probe can notice that Redis is back.
 	waitFor(t, "Healthy() after Redis restarted", c.Healthy)
+}
+
+// TestSlowRedisIsBounded points the cache at a server that accepts
+// connections and never answers: each Get must still finish in about
+// RedisTimeout, from the local fill.
+func TestSlowRedisIsBounded(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns sync.WaitGroup
+	conns.Go(func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	})
+	rdb := redis.NewClient(&redis.Options{Addr: ln.Addr().String(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() {
+		_ = rdb.Close()
+		ln.Close()
+		conns.Wait()
+	})
+	const timeout = 50 * time.Millisecond
+	c := newCache(t, cache.Config{Redis: rdb, RedisTimeout: timeout})
+	var fills atomic.Int64
+	start := time.Now()
+	e, err := c.Get(t.Context(), key("app:x", "c-1"), 0, countingFill(&fills, conversation("c-1", "OPEN")))
+	if err != nil || e.Conversation.GetId() != "c-1" || fills.Load() != 1 {
+		t.Fatalf("Get with a silent Redis: entry %v, err %v, fills %d; want a local fill", e.Conversation, err, fills.Load())
+	}
+	// Generous for a busy machine, far below go-redis's 3s read timeout.
+	if d := time.Since(start); d > 1500*time.Millisecond {
+		t.Errorf("Get with a silent Redis took %v; want about RedisTimeout (%v)", d, timeout)
+	}
+	if c.Healthy() {
+		t.Error("Healthy() is true with a Redis that does not answer")
+	}
 }
