@@ -6,6 +6,57 @@ import (
 	"strconv"
 )
 
+// readNumeric reads a number, or a string holding one (SmartAssist sends
+// priority as 5 in one place and "5" in another), and returns its literal.
+func readNumeric(s *scanner, c byte) (lit []byte, fits bool, err error) {
+	switch {
+	case c == '-' || isDigit(c):
+		lit, err = s.number()
+	case c == '"':
+		lit, err = s.stringBytes()
+	default:
+		return nil, false, nil
+	}
+	return lit, err == nil, err
+}
+
+// readInt reads an integer (or a decimal string of one; see readNumeric),
+// reporting fits=false for a fraction or a value out of range.
+func readInt(s *scanner, c byte, is32 bool) (n int64, fits bool, err error) {
+	lit, fits, err := readNumeric(s, c)
+	if !fits {
+		return 0, false, err
+	}
+	n, ok := scaledInt(lit, 0)
+	return n, ok && (!is32 || int64(int32(n)) == n), nil
+}
+
+// readDouble reads a JSON number, reporting fits=false when a double would
+// change what it means (see exactDouble): the literal is kept instead.
+func readDouble(s *scanner, c byte) (f float64, fits bool, err error) {
+	if c != '-' && !isDigit(c) {
+		return 0, false, nil
+	}
+	lit, err := s.number()
+	if err != nil {
+		return 0, false, err
+	}
+	f, ok := exactDouble(lit)
+	return f, ok, nil
+}
+
+// readMillis reads an amount of milliseconds (a number or a numeric
+// string) as a Duration's seconds and nanos, which carry the same sign; a
+// fraction of a nanosecond does not fit.
+func readMillis(s *scanner, c byte) (sec int64, nsec int32, fits bool, err error) {
+	lit, fits, err := readNumeric(s, c)
+	if !fits {
+		return 0, 0, false, err
+	}
+	ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
+	return ns / 1e9, int32(ns % 1e9), ok, nil
+}
+
 // decimal is a JSON number literal split into its parts: the value is
 // (-1 if neg) * digits * 10^exp, with digits holding no leading zeros.
 type decimal struct {
