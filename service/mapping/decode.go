@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"sync"
@@ -260,22 +261,27 @@ func (d *decoder) one(f field, c byte, newMessage func() protoreflect.Message) (
 	case kindBool:
 		b, fits, err := readBool(&d.scanner, c)
 		return protoreflect.ValueOfBool(b), fits, err
-	case kindInt32, kindInt64:
-		n, fits, err := readInt(&d.scanner, c, f.kind == kindInt32)
-		if f.kind == kindInt32 {
-			return protoreflect.ValueOfInt32(int32(n)), fits, err
-		}
+	case kindInt32:
+		n, fits, err := readScaled(&d.scanner, c, 0)
+		return protoreflect.ValueOfInt32(int32(n)), fits && int64(int32(n)) == n, err
+	case kindInt64:
+		n, fits, err := readScaled(&d.scanner, c, 0)
 		return protoreflect.ValueOfInt64(n), fits, err
 	case kindDouble:
-		x, fits, err := readDouble(&d.scanner, c)
-		return protoreflect.ValueOfFloat64(x), fits, err
+		if c != '-' && !isDigit(c) {
+			return v, false, nil
+		}
+		lit, err := d.number()
+		x, fits := exactDouble(lit)
+		return protoreflect.ValueOfFloat64(x), fits && err == nil, err
 	case kindTimestamp:
 		sec, nsec, fits, err := readInstant(&d.scanner, c)
 		ts := &timestamppb.Timestamp{Seconds: sec, Nanos: nsec}
 		return protoreflect.ValueOfMessage(ts.ProtoReflect()), fits, err
 	case kindDuration:
-		sec, nsec, fits, err := readMillis(&d.scanner, c)
-		du := &durationpb.Duration{Seconds: sec, Nanos: nsec}
+		// Milliseconds; seconds and nanos carry the same sign.
+		ns, fits, err := readScaled(&d.scanner, c, 6)
+		du := &durationpb.Duration{Seconds: ns / 1e9, Nanos: int32(ns % 1e9)}
 		return protoreflect.ValueOfMessage(du.ProtoReflect()), fits, err
 	case kindValue:
 		val, err := d.value()
@@ -355,9 +361,9 @@ func readBool(s *scanner, c byte) (v, fits bool, err error) {
 		switch {
 		case err != nil:
 			return false, false, err
-		case equalFoldASCII(b, "yes"), equalFoldASCII(b, "true"):
+		case bytes.EqualFold(b, []byte("yes")), bytes.EqualFold(b, []byte("true")):
 			return true, true, nil
-		case equalFoldASCII(b, "no"), equalFoldASCII(b, "false"):
+		case bytes.EqualFold(b, []byte("no")), bytes.EqualFold(b, []byte("false")):
 			return false, true, nil
 		}
 	}

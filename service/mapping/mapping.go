@@ -34,8 +34,8 @@
 // went wrong. The second (decode.go) walks the message by its descriptors,
 // as protobuf-go's protojson does: read a key, find the field, Set it, or
 // fill Mutable(...).List(). Message fields go through the protoreflect API
-// only, so the same code reads generated and dynamicpb messages, and there
-// is no unsafe anywhere. Both passes share a small scanner (scan.go) that
+// only, so the same code reads generated and dynamicpb messages, and no
+// mistake in it can write outside a Go value. Both passes share a small scanner (scan.go) that
 // reads by byte offset: "this value does not fit its field, keep it
 // verbatim instead" is a rewind of the offset and a Clear of the field,
 // which a token stream (encoding/json's Decoder) cannot do without
@@ -45,10 +45,11 @@
 // Optimisations kept, and why: the scanner returns strings that alias the
 // input, so a key lookup does not allocate; each message type's key table
 // is built once from its descriptor. Dropped, because they did not earn
-// their lines: writing through struct offsets (unsafe), a second decoding
-// path through wire format, learning the key order, a string arena (one
-// kept string pinned a 16 KiB chunk), pooled buffers, and a hand-written
-// calendar parser (time.Parse costs ~17 ns more per timestamp).
+// their lines: writing through generated structs' field offsets, a second
+// decoding path through wire format, learning the key order (6-10% on the
+// old path), a string arena (one kept string pinned a 16 KiB chunk), pooled
+// buffers, and a hand-written calendar parser (time.Parse costs ~17 ns more
+// per timestamp, 13 timestamps in the sample).
 package mapping
 
 import (

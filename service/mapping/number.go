@@ -1,60 +1,29 @@
 package mapping
 
 import (
+	"bytes"
 	"math"
-	"math/big"
 	"strconv"
 )
 
-// readNumeric reads a number, or a string holding one (SmartAssist sends
-// priority as 5 in one place and "5" in another), and returns its literal.
-func readNumeric(s *scanner, c byte) (lit []byte, fits bool, err error) {
+// readScaled reads a number, or a string holding one (SmartAssist sends
+// priority as 5 in one place and "5" in another), times 10^shift, reporting
+// fits=false unless that is an exact int64 (see scaledInt).
+func readScaled(s *scanner, c byte, shift int) (n int64, fits bool, err error) {
+	var lit []byte
 	switch {
 	case c == '-' || isDigit(c):
 		lit, err = s.number()
 	case c == '"':
 		lit, err = s.stringBytes()
 	default:
-		return nil, false, nil
-	}
-	return lit, err == nil, err
-}
-
-// readInt reads an integer (or a decimal string of one; see readNumeric),
-// reporting fits=false for a fraction or a value out of range.
-func readInt(s *scanner, c byte, is32 bool) (n int64, fits bool, err error) {
-	lit, fits, err := readNumeric(s, c)
-	if !fits {
-		return 0, false, err
-	}
-	n, ok := scaledInt(lit, 0)
-	return n, ok && (!is32 || int64(int32(n)) == n), nil
-}
-
-// readDouble reads a JSON number, reporting fits=false when a double would
-// change what it means (see exactDouble): the literal is kept instead.
-func readDouble(s *scanner, c byte) (f float64, fits bool, err error) {
-	if c != '-' && !isDigit(c) {
 		return 0, false, nil
 	}
-	lit, err := s.number()
 	if err != nil {
 		return 0, false, err
 	}
-	f, ok := exactDouble(lit)
-	return f, ok, nil
-}
-
-// readMillis reads an amount of milliseconds (a number or a numeric
-// string) as a Duration's seconds and nanos, which carry the same sign; a
-// fraction of a nanosecond does not fit.
-func readMillis(s *scanner, c byte) (sec int64, nsec int32, fits bool, err error) {
-	lit, fits, err := readNumeric(s, c)
-	if !fits {
-		return 0, 0, false, err
-	}
-	ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
-	return ns / 1e9, int32(ns % 1e9), ok, nil
+	n, fits = scaledInt(lit, shift)
+	return n, fits, nil
 }
 
 // decimal is a JSON number literal split into its parts: the value is
@@ -182,31 +151,20 @@ func scaledInt(lit []byte, shift int) (int64, bool) {
 // must be exact, and overflow or underflow to zero keeps the text.
 func exactDouble(lit []byte) (float64, bool) {
 	f, err := strconv.ParseFloat(string(lit), 64)
-	if err != nil || math.IsInf(f, 0) {
+	if err != nil { // out of range
 		return 0, false
 	}
-	if isIntegerLiteral(lit) {
-		if n, ok := scaledInt(lit, 0); ok && n >= -(1<<53) && n <= 1<<53 {
-			return f, true
-		}
-		// Larger integers are kept as numbers only when the double is
-		// exactly the integer, compared with enough precision to tell.
-		exact, _, err := big.ParseFloat(string(lit), 10, uint(len(lit))*4+64, big.ToNearestEven)
-		return f, err == nil && exact.Cmp(big.NewFloat(f)) == 0
+	mantissa := lit
+	if e := bytes.IndexAny(lit, "eE"); e >= 0 {
+		mantissa = lit[:e]
 	}
-	if f == 0 {
-		if d, ok := parseDecimal(lit); ok && len(d.digits) > 0 {
-			return 0, false
-		}
+	switch {
+	case f == 0:
+		return f, !bytes.ContainsAny(mantissa, "123456789") // else underflow
+	case len(mantissa) < len(lit) || bytes.IndexByte(lit, '.') >= 0:
+		return f, true // a fraction or an exponent
 	}
-	return f, true
-}
-
-func isIntegerLiteral(lit []byte) bool {
-	for _, c := range lit {
-		if c == '.' || c == 'e' || c == 'E' {
-			return false
-		}
-	}
-	return true
+	// An integer: up to 15 digits is below 2^53, so exact; a longer one
+	// must print back as itself (FormatFloat's fixed precision is exact).
+	return f, len(bytes.TrimPrefix(lit, []byte{'-'})) <= 15 || strconv.FormatFloat(f, 'f', 0, 64) == string(lit)
 }
