@@ -34,9 +34,10 @@ const (
 
 // field is what the decoder needs to know about one field.
 type field struct {
-	fd   protoreflect.FieldDescriptor
-	key  string // upstream key
-	kind kind
+	fd    protoreflect.FieldDescriptor
+	index int    // fd.Index()
+	key   string // upstream key
+	kind  kind
 }
 
 // messageInfo maps the upstream keys of one message type to its fields.
@@ -60,7 +61,7 @@ func infoOf(md protoreflect.MessageDescriptor) *messageInfo {
 			continue
 		}
 		key := UpstreamKey(fd)
-		info.byKey[key] = field{fd: fd, key: key, kind: kindOf(fd)}
+		info.byKey[key] = field{fd: fd, index: i, key: key, kind: kindOf(fd)}
 	}
 	stored, _ := infos.LoadOrStore(md, info)
 	return stored.(*messageInfo)
@@ -131,32 +132,36 @@ type names struct {
 	next   map[string]int // per key, the next #n to try
 }
 
-func (n *names) fill(fd protoreflect.FieldDescriptor) {
-	if i := fd.Index(); i < 64 {
-		n.filled |= 1 << i
-	} else {
-		if n.more == nil {
-			n.more = map[int]bool{}
-		}
-		n.more[i] = true
+func (n *names) fill(f field) {
+	if f.index < 64 {
+		n.filled |= 1 << f.index
+		return
 	}
+	if n.more == nil {
+		n.more = map[int]bool{}
+	}
+	n.more[f.index] = true
+}
+
+// open reports whether field f's key is still free for it.
+func (n *names) open(f field) bool {
+	if _, ok := n.extra[f.key]; ok {
+		return false
+	}
+	if f.index < 64 {
+		return n.filled&(1<<f.index) == 0
+	}
+	return !n.more[f.index]
 }
 
 func (n *names) taken(name string) bool {
-	if _, ok := n.extra[name]; ok {
-		return true
+	if n.info != nil {
+		if f, ok := n.info.byKey[name]; ok {
+			return !n.open(f)
+		}
 	}
-	if n.info == nil {
-		return false
-	}
-	f, ok := n.info.byKey[name]
-	if !ok {
-		return false
-	}
-	if i := f.fd.Index(); i < 64 {
-		return n.filled&(1<<i) != 0
-	}
-	return n.more[f.fd.Index()]
+	_, ok := n.extra[name]
+	return ok
 }
 
 // free returns the first of key, key#2, key#3, … not yet taken. Where it
@@ -183,8 +188,8 @@ func (d *decoder) object(m protoreflect.Message) error {
 	n := names{info: infoOf(m.Descriptor())}
 	return d.members(func(k []byte, _ int) error {
 		var name string
-		if f, ok := n.info.byKey[string(k)]; ok && !n.taken(f.key) {
-			n.fill(f.fd)
+		if f, ok := n.info.byKey[string(k)]; ok && n.open(f) {
+			n.fill(f)
 			start := d.pos
 			fits, err := d.field(m, f)
 			if fits || err != nil {
