@@ -117,7 +117,28 @@ func kindOf(fd protoreflect.FieldDescriptor) kind {
 
 // decoder is the second pass of Unmarshal: it reads a document that check
 // has accepted into messages, through protoreflect.
-type decoder struct{ scanner }
+type decoder struct {
+	scanner
+	// text is the document as one string, copied once, so that strings
+	// read from it can be substrings rather than an allocation each.
+	text string
+}
+
+// str reads a JSON string value.
+func (d *decoder) str() (string, error) {
+	start := d.pos + 1
+	b, err := d.stringBytes()
+	return d.substring(b, start), err
+}
+
+// substring returns b, read from offset off of the document, as a string:
+// the document text's own bytes if they equal b (no escapes), else a copy.
+func (d *decoder) substring(b []byte, off int) string {
+	if end := off + len(b); end <= len(d.text) && d.text[off:end] == string(b) {
+		return d.text[off:end]
+	}
+	return string(b)
+}
 
 // errNotFit stops reading a list at an element of the wrong type.
 var errNotFit = errors.New("value does not fit the field")
@@ -186,7 +207,7 @@ func (n *names) free(key string) string {
 // object reads the JSON object at the scanner into m.
 func (d *decoder) object(m protoreflect.Message) error {
 	n := names{info: infoOf(m.Descriptor())}
-	return d.members(func(k []byte, _ int) error {
+	return d.members(func(k []byte, keyAt int) error {
 		var name string
 		if f, ok := n.info.byKey[string(k)]; ok && n.open(f) {
 			n.fill(f)
@@ -200,7 +221,7 @@ func (d *decoder) object(m protoreflect.Message) error {
 			d.pos = start
 			name = f.key
 		} else {
-			name = n.free(string(k))
+			name = n.free(d.substring(k, keyAt+1))
 		}
 		v, err := d.value()
 		if err != nil || n.info.catchAll == nil {
@@ -344,8 +365,8 @@ func (d *decoder) value() (*structpb.Value, error) {
 // repeated keys named as in messages.
 func (d *decoder) structValue() (*structpb.Struct, error) {
 	n := names{extra: map[string]*structpb.Value{}}
-	err := d.members(func(k []byte, _ int) error {
-		name := n.free(string(k))
+	err := d.members(func(k []byte, keyAt int) error {
+		name := n.free(d.substring(k, keyAt+1))
 		v, err := d.value()
 		n.extra[name] = v
 		return err

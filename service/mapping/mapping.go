@@ -44,7 +44,15 @@
 //
 // Optimisations kept, and why: the scanner returns strings that alias the
 // input, so a key lookup does not allocate; each message type's key table
-// is built once from its descriptor. Dropped, because they did not earn
+// is built once from its descriptor; the document is copied to one string
+// once, and every string without escapes is a substring of it (no unsafe:
+// a plain Go substring). That saves ~15% CPU and a quarter of the
+// allocations; the price is that a kept message keeps the document's text
+// alive, about what its strings would take as separate copies. The first
+// pass costs ~25% of a decode (it scans at ~300 MB/s): the price of
+// rejecting hostile documents before allocating. encoding/json's
+// Decoder.Token was measured and ruled out: 15-30x slower than that scan,
+// with an allocation per token. Dropped, because they did not earn
 // their lines: writing through generated structs' field offsets, a second
 // decoding path through wire format, learning the key order (6-10% on the
 // old path), a string arena (one kept string pinned a 16 KiB chunk), pooled
@@ -145,7 +153,7 @@ func UnmarshalWithLimits(data []byte, m proto.Message, l Limits) error {
 	if err := check(data, l); err != nil {
 		return err
 	}
-	d := decoder{scanner: scanner{data: data}}
+	d := decoder{scanner: scanner{data: data}, text: string(data)}
 	d.skipSpace()
 	if err := d.object(m.ProtoReflect()); err != nil {
 		// check accepted the document, so only a bug in this package

@@ -272,12 +272,6 @@ func hex4(data []byte, i int) (rune, bool) {
 	return rune(n), err == nil
 }
 
-// str reads a JSON string value as a Go string.
-func (s *scanner) str() (string, error) {
-	b, err := s.stringBytes()
-	return string(b), err
-}
-
 // number reads a JSON number and returns its literal text, which aliases the
 // input. Keeping the literal (rather than a float64) is what lets the mapper
 // turn "350312.351" milliseconds into an exact Duration and keep integers
