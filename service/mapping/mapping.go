@@ -45,8 +45,8 @@
 // Optimisations kept, and why: the scanner returns strings that alias the
 // input, so a key lookup does not allocate; each message type's key table
 // is built once from its descriptor; the document is copied to one string
-// once, and every string without escapes is a substring of it (safe Go:
-// a plain Go substring). That saves ~15% CPU and a quarter of the
+// once, and every string without escapes is a plain substring of it.
+// That saves ~15% CPU and a quarter of the
 // allocations; the price is that a kept message keeps the document's text
 // alive, about what its strings would take as separate copies. The first
 // pass costs ~25% of a decode (it scans at ~300 MB/s): the price of
