@@ -55,6 +55,7 @@ type Bridge struct {
 	handler http.Handler
 	health  *health.Server
 	log     *slog.Logger
+	drain   drainSignal // closed by Serve when it starts closing
 }
 
 // New assembles a Bridge.
@@ -117,8 +118,26 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 // ServeOptions control how Serve runs and stops.
 type ServeOptions struct {
 	// CertFile and KeyFile, when both set, serve TLS (HTTP/2 via ALPN, and
-	// HTTP/1.1); otherwise cleartext HTTP/1.1 and h2c share the port.
+	// HTTP/1.1; TLS 1.2 at least); otherwise cleartext HTTP/1.1 and h2c
+	// share the port.
 	CertFile, KeyFile string
+	// ClientCAFile, a PEM file of CA certificates, makes the TLS listener
+	// require a client certificate signed by one of them (mTLS). It needs
+	// CertFile and KeyFile.
+	ClientCAFile string
+	// RequestReadTimeout bounds the time a request's body may take to
+	// arrive, from the request's start. 0 means 30s.
+	RequestReadTimeout time.Duration
+	// ResponseWriteTimeout bounds each write and flush of a response: a
+	// unary response, written at once, goes out within it (within twice
+	// it, counting the server's last flush), and a client that stops
+	// reading releases its call. A server stream may stay quiet between
+	// writes as long as it likes. It also closes an HTTP/2 connection
+	// whose peer reads nothing for that long. 0 means 30s.
+	ResponseWriteTimeout time.Duration
+	// IdleTimeout closes a connection that has carried no request for
+	// that long. 0 means 2m.
+	IdleTimeout time.Duration
 	// ShutdownTimeout bounds how long in-flight calls may take to finish
 	// once shutdown starts; calls still running then are cut. 0 means 20s.
 	ShutdownTimeout time.Duration
@@ -131,39 +150,63 @@ type ServeOptions struct {
 	OnDrain func()
 }
 
-// Timeouts and limits of the listener. Reading a request's headers is
-// bounded; bodies are bounded by the message size limit and the RPC
-// deadline; there is no write timeout, as Watch streams are long-lived.
+// Limits of the listener beyond ServeOptions'. Reading a request's headers
+// (and the TLS handshake) is bounded; bodies and responses are bounded per
+// request by boundTime, as Server.ReadTimeout and WriteTimeout would cut
+// long-lived streams.
 const (
 	readHeaderTimeout = 10 * time.Second
-	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 64 << 10
 )
 
 // Serve serves on ln until ctx is done, then shuts down gracefully: health
 // goes NOT_SERVING first, new calls are still accepted for DrainDelay, then
-// the listener closes and in-flight calls get up to ShutdownTimeout to
-// finish. It returns nil after a clean shutdown.
+// Draining is closed (streams end with UNAVAILABLE), the listener closes
+// and in-flight calls get up to ShutdownTimeout to finish. It returns nil
+// after a clean shutdown.
 func (b *Bridge) Serve(ctx context.Context, ln net.Listener, o ServeOptions) error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 20 * time.Second
+	}
+	if o.RequestReadTimeout <= 0 {
+		o.RequestReadTimeout = defaultRequestReadTimeout
+	}
+	if o.ResponseWriteTimeout <= 0 {
+		o.ResponseWriteTimeout = defaultResponseWriteTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = defaultIdleTimeout
+	}
+	useTLS := o.CertFile != "" && o.KeyFile != ""
+	if o.ClientCAFile != "" && !useTLS {
+		return errClientCAWithoutTLS
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true) // gRPC clients without TLS speak h2c
 	protocols.SetHTTP2(true)
 	srv := &http.Server{
-		Handler:           b.handler,
+		Handler:           boundTime(b.handler, o.RequestReadTimeout, o.ResponseWriteTimeout),
 		Protocols:         protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
+		IdleTimeout:       o.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		// A peer that stops reading the whole HTTP/2 connection stalls
+		// every frame, resets included; this closes such a connection.
+		HTTP2:       &http.HTTP2Config{WriteByteTimeout: o.ResponseWriteTimeout},
+		ErrorLog:    slog.NewLogLogger(b.log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	if useTLS {
+		cfg, err := tlsConfig(o)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = cfg
 	}
 	served := make(chan error, 1)
 	go func() {
-		if o.CertFile != "" && o.KeyFile != "" {
+		if useTLS {
 			served <- srv.ServeTLS(ln, o.CertFile, o.KeyFile)
 		} else {
 			served <- srv.Serve(ln)
@@ -172,6 +215,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener, o ServeOptions) err
 	select {
 	case err := <-served:
 		b.health.Shutdown()
+		b.drain.close()
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
@@ -183,6 +227,9 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener, o ServeOptions) err
 	}
 	time.Sleep(o.DrainDelay)
 
+	// Streams end now rather than at ShutdownTimeout, while their clients
+	// can still resume elsewhere.
+	b.drain.close()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(shutdownCtx)

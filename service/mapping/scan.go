@@ -2,26 +2,15 @@ package mapping
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
-	"unsafe"
-)
-
-// Bounds on what Unmarshal accepts. Both are far beyond any real
-// conversation (the documented one nests 5 deep and weighs 4 KiB) and keep a
-// hostile document from costing more than a bounded amount of memory and
-// stack.
-const (
-	// MaxDepth is the deepest nesting of objects and arrays accepted.
-	MaxDepth = 64
-	// MaxBytes is the largest document accepted.
-	MaxBytes = 64 << 20
 )
 
 // SyntaxError reports JSON that cannot be read, with where it went wrong.
+// Its message is short whatever the input: the path names at most a few
+// levels, and each key in it at most a few dozen bytes.
 type SyntaxError struct {
 	Offset int    // byte offset of the problem in the input
 	Line   int    // 1-based line of Offset
@@ -39,26 +28,20 @@ func (e *SyntaxError) Error() string {
 }
 
 // scanner reads JSON from a byte slice by position. Reading by position
-// rather than through a token stream is what lets the mapper try a value as
-// its field's type and, when the value does not fit, go back and keep it
+// rather than through a token stream is what lets the decoder try a value
+// as its field's type and, when the value does not fit, go back and keep it
 // verbatim in the catch-all Struct.
 type scanner struct {
-	data  []byte
-	pos   int
-	depth int
+	data []byte
+	pos  int
 	// buf is scratch space for unescaping strings, reused across strings.
 	buf []byte
-	// arena holds the bytes of the strings handed out by str (see there);
-	// it is new for every document and never written where it was read.
-	arena []byte
 }
 
-// errorf builds a SyntaxError at offset off. The path is filled in by the
-// callers as the error travels up through the objects and arrays it is in.
+// errorf builds a SyntaxError at offset off. Line and column are counted
+// here, once; the path is the caller's to add.
 func (s *scanner) errorf(off int, format string, args ...any) *SyntaxError {
-	if off > len(s.data) {
-		off = len(s.data)
-	}
+	off = min(off, len(s.data))
 	line := 1 + bytes.Count(s.data[:off], []byte{'\n'})
 	col := off + 1
 	if nl := bytes.LastIndexByte(s.data[:off], '\n'); nl >= 0 {
@@ -114,17 +97,6 @@ func (s *scanner) expect(c byte, what string) error {
 	return nil
 }
 
-// enter and leave bound the nesting depth.
-func (s *scanner) enter() error {
-	s.depth++
-	if s.depth > MaxDepth {
-		return s.errorf(s.pos, "nesting deeper than %d levels", MaxDepth)
-	}
-	return nil
-}
-
-func (s *scanner) leave() { s.depth-- }
-
 // next reads the separator after an element of an object or array: it
 // reports whether another element follows (a ',') or the container closed.
 func (s *scanner) next(closer byte) (more bool, err error) {
@@ -139,104 +111,52 @@ func (s *scanner) next(closer byte) (more bool, err error) {
 	return false, s.errorf(s.pos, "expected ',' or %q, found %s", string(closer), s.describe(s.pos))
 }
 
-// members reads the object at s.pos (the caller has seen its '{'),
-// calling fn for each member with its key and the key's offset; fn reads
-// the value. The key aliases the input or scratch space (see key).
+// members reads the object at s.pos, calling fn for each member with its
+// key and the key's offset; fn reads the value. The key aliases the input or the scratch space,
+// so it is valid only until the next string is read: enough for a map
+// lookup, which does not allocate.
 func (s *scanner) members(fn func(key []byte, keyAt int) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
 	s.pos++ // '{'
 	if s.peek() == '}' {
 		s.pos++
-		s.leave()
 		return nil
 	}
 	for {
+		if s.peek() != '"' {
+			return s.errorf(s.pos, "expected object key, found %s", s.describe(s.pos))
+		}
 		keyAt := s.pos
-		k, err := s.key()
+		k, err := s.stringBytes()
 		if err != nil {
+			return err
+		}
+		if err := s.expect(':', "':' after object key"); err != nil {
 			return err
 		}
 		if err := fn(k, keyAt); err != nil {
 			return err
 		}
-		more, err := s.next('}')
-		if err != nil {
+		if more, err := s.next('}'); !more || err != nil {
 			return err
-		}
-		if !more {
-			s.leave()
-			return nil
 		}
 	}
 }
 
-// elements reads the array at s.pos (the caller has seen its '['),
-// calling fn to read each element.
-func (s *scanner) elements(fn func(i int) error) error {
-	if err := s.enter(); err != nil {
-		return err
-	}
+// elements reads the array at s.pos, calling fn to read each element.
+func (s *scanner) elements(fn func() error) error {
 	s.pos++ // '['
 	if s.peek() == ']' {
 		s.pos++
-		s.leave()
 		return nil
 	}
-	for i := 0; ; i++ {
-		if err := fn(i); err != nil {
+	for {
+		if err := fn(); err != nil {
 			return err
 		}
-		more, err := s.next(']')
-		if err != nil {
+		if more, err := s.next(']'); !more || err != nil {
 			return err
 		}
-		if !more {
-			s.leave()
-			return nil
-		}
 	}
-}
-
-// list reads the array at s.pos (the caller has seen its '['), calling
-// elem with the first byte of each element. It stops with fits=false at
-// the first element that elem reports does not fit.
-func (s *scanner) list(elem func(c byte) (fits bool, err error)) (fits bool, err error) {
-	err = s.elements(func(i int) error {
-		fits, err := elem(s.peek())
-		if err != nil {
-			return within(err, "["+strconv.Itoa(i)+"]")
-		}
-		if !fits {
-			return errNotFit
-		}
-		return nil
-	})
-	if err == errNotFit {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// errNotFit stops reading a list at an element of the wrong type.
-var errNotFit = errors.New("value does not fit the field")
-
-// key reads an object key and the ':' after it. The returned bytes alias the
-// input or the scratch buffer, so they are valid only until the next string
-// is read; that is enough for a map lookup, which does not allocate.
-func (s *scanner) key() ([]byte, error) {
-	if s.peek() != '"' {
-		return nil, s.errorf(s.pos, "expected object key, found %s", s.describe(s.pos))
-	}
-	k, err := s.stringBytes()
-	if err != nil {
-		return nil, err
-	}
-	if err := s.expect(':', "':' after object key"); err != nil {
-		return nil, err
-	}
-	return k, nil
 }
 
 // stringBytes reads a JSON string at s.pos (which holds '"') and returns its
@@ -348,59 +268,8 @@ func hex4(data []byte, i int) (rune, bool) {
 	if i+4 > len(data) {
 		return 0, false
 	}
-	var r rune
-	for _, c := range data[i : i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
-
-// str reads a JSON string value as a Go string.
-func (s *scanner) str() (string, error) {
-	b, err := s.stringBytes()
-	if err != nil {
-		return "", err
-	}
-	return s.intern(b), nil
-}
-
-// Arena sizing: small strings of one document share chunks of this size
-// (or of the document's size, if smaller); a longer string gets its own
-// allocation.
-const (
-	arenaChunk     = 16 << 10
-	arenaMaxString = 1 << 10
-)
-
-// intern returns b as a string. A conversation holds thousands of short
-// strings that live and die together, so rather than one allocation each
-// they are copied into shared chunks that strings then point into: a
-// chunk is never written again where a string points, so the strings are
-// as immutable as any. The price is that one kept string keeps its chunk
-// (at most 16 KiB) alive.
-func (s *scanner) intern(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	if len(b) > arenaMaxString {
-		return string(b)
-	}
-	if cap(s.arena)-len(s.arena) < len(b) {
-		s.arena = make([]byte, 0, min(arenaChunk, max(len(s.data), len(b))))
-	}
-	start := len(s.arena)
-	s.arena = append(s.arena, b...)
-	return unsafe.String(&s.arena[start], len(b))
+	n, err := strconv.ParseUint(string(data[i:i+4]), 16, 16)
+	return rune(n), err == nil
 }
 
 // number reads a JSON number and returns its literal text, which aliases the
@@ -477,33 +346,4 @@ func kindAt(c byte) string {
 		return "number"
 	}
 	return "invalid value"
-}
-
-// equalFoldASCII reports whether b equals word, a lower-case ASCII word,
-// ignoring ASCII case.
-func equalFoldASCII(b []byte, word string) bool {
-	if len(b) != len(word) {
-		return false
-	}
-	for i := range len(b) {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != word[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// keyAt re-reads the key at offset off, for error paths: the bytes the
-// scanner returned for it may since have been overwritten.
-func (s *scanner) keyAt(off int) string {
-	k := scanner{data: s.data, pos: off}
-	b, err := k.stringBytes()
-	if err != nil {
-		return "?"
-	}
-	return string(b)
 }

@@ -1,117 +1,67 @@
 package mapping
 
-import (
-	"bytes"
-	"time"
+import "time"
+
+// Valid Timestamp seconds: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const (
+	minTimestampSeconds = -62135596800
+	maxTimestampSeconds = 253402300799
 )
 
-// parseTime reads an RFC 3339 instant as seconds and nanoseconds since the
-// Unix epoch. SmartAssist writes UTC with milliseconds
-// ("2023-05-22T04:55:05.350Z"), which is read here without allocating; any
-// other RFC 3339 form (offsets, other precisions) goes through time.Parse,
-// and anything else is left for the catch-all.
-func parseTime(b []byte) (sec int64, nsec int32, ok bool) {
-	if sec, nsec, ok := parseUTC(b); ok {
-		return sec, nsec, true
+// readInstant reads an RFC 3339 (ISO-8601) string, or a number of
+// milliseconds since the Unix epoch as in "timestampValue".
+func readInstant(s *scanner, c byte) (sec int64, nsec int32, fits bool, err error) {
+	switch {
+	case c == '"':
+		b, err := s.stringBytes()
+		if err != nil {
+			return 0, 0, false, err
+		}
+		sec, nsec, ok := parseTime(b)
+		return sec, nsec, ok, nil
+	case c == '-' || isDigit(c):
+		lit, err := s.number()
+		if err != nil {
+			return 0, 0, false, err
+		}
+		ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
+		sec, n := ns/1e9, ns%1e9
+		if n < 0 { // Timestamp nanos are never negative
+			sec, n = sec-1, n+1e9
+		}
+		return sec, int32(n), ok && sec >= minTimestampSeconds && sec <= maxTimestampSeconds, nil
 	}
+	return 0, 0, false, nil
+}
+
+// parseTime reads an RFC 3339 instant within Timestamp range as seconds and
+// nanoseconds since the Unix epoch. time.Parse accepts ',' before the
+// fraction as well as '.', and silently drops fraction digits past the
+// ninth; a string with a non-zero one is refused here instead, so that it
+// is kept verbatim rather than truncated.
+func parseTime(b []byte) (sec int64, nsec int32, ok bool) {
 	if subNanosecond(b) {
-		return 0, 0, false // time.Parse would round it away
+		return 0, 0, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
-	if err != nil {
+	if err != nil || t.Unix() < minTimestampSeconds || t.Unix() > maxTimestampSeconds {
 		return 0, 0, false
 	}
 	return t.Unix(), int32(t.Nanosecond()), true
 }
 
-// parseUTC reads exactly YYYY-MM-DDTHH:MM:SS[.fraction]Z, with calendar
-// arithmetic instead of time.Date: this runs for every instant of every
-// conversation.
-func parseUTC(b []byte) (sec int64, nsec int32, ok bool) {
-	if len(b) < 20 || b[len(b)-1] != 'Z' || b[4] != '-' || b[7] != '-' || b[10] != 'T' || b[13] != ':' || b[16] != ':' {
-		return 0, 0, false
-	}
-	year, ok1 := digits(b[0:4])
-	month, ok2 := digits(b[5:7])
-	day, ok3 := digits(b[8:10])
-	hour, ok4 := digits(b[11:13])
-	minute, ok5 := digits(b[14:16])
-	second, ok6 := digits(b[17:19])
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
-		return 0, 0, false
-	}
-	nanos := 0
-	switch frac := b[19 : len(b)-1]; {
-	case len(frac) == 0:
-	case frac[0] != '.' || len(frac) < 2 || len(frac) > 10:
-		return 0, 0, false
-	default:
-		n, ok := digits(frac[1:])
-		if !ok {
-			return 0, 0, false
-		}
-		for range 10 - len(frac) {
-			n *= 10
-		}
-		nanos = n
-	}
-	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || second > 59 {
-		return 0, 0, false
-	}
-	days := daysSinceEpoch(year, month, day)
-	return days*86400 + int64(hour*3600+minute*60+second), int32(nanos), true
-}
-
-func daysIn(year, month int) int {
-	switch month {
-	case 2:
-		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysSinceEpoch counts days from 1970-01-01 to a proleptic Gregorian date
-// (year 0 to 9999), by the civil-from-days method of Howard Hinnant's
-// "chrono-compatible low-level date algorithms".
-func daysSinceEpoch(year, month, day int) int64 {
-	if month <= 2 {
-		year--
-	}
-	era := year / 400
-	if year < 0 {
-		era = (year - 399) / 400
-	}
-	yoe := year - era*400                     // [0, 399]
-	doy := (153*((month+9)%12)+2)/5 + day - 1 // [0, 365], from March 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy    // [0, 146096]
-	return int64(era)*146097 + int64(doe) - 719468
-}
-
-func digits(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if !isDigit(c) {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
+// fracAt is where RFC 3339's fraction of a second starts: after
+// "2006-01-02T15:04:05" (time.Parse takes exactly four year digits).
+const fracAt = len("2006-01-02T15:04:05")
 
 // subNanosecond reports whether the fraction of seconds in an RFC 3339
 // string has a non-zero digit past the ninth.
 func subNanosecond(b []byte) bool {
-	dot := bytes.IndexByte(b, '.')
-	if dot < 0 {
+	if len(b) <= fracAt || (b[fracAt] != '.' && b[fracAt] != ',') {
 		return false
 	}
-	for i := dot + 1; i < len(b) && isDigit(b[i]); i++ {
-		if i-dot > 9 && b[i] != '0' {
+	for i := fracAt + 1; i < len(b) && isDigit(b[i]); i++ {
+		if i-fracAt > 9 && b[i] != '0' {
 			return true
 		}
 	}

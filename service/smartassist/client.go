@@ -5,21 +5,42 @@
 // pass-through JWT or one minted by a TokenSource, retries transient failures
 // without outliving the caller's deadline, bounds the response body, and
 // turns every failure into an *Error whose Kind says what went wrong. It
-// returns the conversation JSON as raw bytes: reading that JSON is another
+// returns SmartAssist's JSON as raw bytes: reading that JSON is another
 // package's job.
+//
+// Two endpoints share one request path (authentication, quota budget,
+// retries, error classification): GetConversation and ListConversations.
+//
+// Behaviour worth knowing when operating it:
+//
+//   - Every call is bounded by Config.Timeout (default 10s) and every HTTP
+//     attempt by Config.AttemptTimeout (default 4s), so an attempt that hangs
+//     leaves time for a retry.
+//   - Connection errors, a 2xx body cut off mid-way, an attempt timeout, and
+//     the statuses 408, 429, 502, 503 and 504 are retried with full-jitter
+//     exponential backoff (a longer Retry-After is honoured for 429 and 503),
+//     never past the deadline.
+//   - A 401 answer to a minted token drops that token from the source's cache
+//     (see Invalidator) and tries once more with a fresh one, even when
+//     Config.MaxAttempts is 1.
+//   - With a Config.Budget, every attempt first asks the budget for a slot of
+//     the account's quota; a 429 makes the whole account back off.
+//   - The connection pool keeps up to 512 idle connections to the upstream,
+//     so a few hundred concurrent calls reuse connections instead of opening
+//     (and, over TLS, handshaking) a new one per call.
 //
 // The fake SmartAssist server for tests lives in the smartassisttest
 // subpackage.
 package smartassist
 
 import (
+	"compress/flate"
+	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -29,12 +50,20 @@ import (
 
 // Defaults applied by New for zero Config fields.
 const (
-	defaultTimeout      = 10 * time.Second
-	defaultMaxBodyBytes = 8 << 20
-	defaultMaxAttempts  = 3
-	defaultBackoffBase  = 100 * time.Millisecond
-	defaultBackoffMax   = 2 * time.Second
-	defaultUserAgent    = "smartassist-bridge"
+	defaultTimeout        = 10 * time.Second
+	defaultAttemptTimeout = 4 * time.Second
+	defaultMaxBodyBytes   = 8 << 20
+	defaultMaxAttempts    = 3
+	defaultBackoffBase    = 100 * time.Millisecond
+	defaultBackoffMax     = 2 * time.Second
+	defaultUserAgent      = "smartassist-bridge"
+	// defaultIdleConns is the idle pool of the transport New builds. It must
+	// exceed the number of concurrent upstream calls: a connection finishing
+	// its request while the pool is full is closed, and the next call dials
+	// (and, over TLS, handshakes) again. 64 idle connections churned 7,496
+	// connections in 10 s at 256 concurrent calls (issue 10); 512 leaves
+	// headroom above the bridge's expected concurrency.
+	defaultIdleConns = 512
 )
 
 const (
@@ -47,10 +76,13 @@ const (
 	drainLimit = 64 << 10
 )
 
-// conversationPath is the SmartAssist public conversation endpoint below the
-// base URL: {streamId} and {conversationId} follow, separated by
-// "/conversations/".
-const conversationPath = "/agentassist/api/v1/public/"
+// publicPath is the prefix of SmartAssist's public conversation endpoints
+// below the base URL: {streamId}/conversations[/{conversationId}] follows.
+const publicPath = "/agentassist/api/v1/public/"
+
+// errAttemptTimeout marks an attempt cut short by Config.AttemptTimeout
+// while the call's own deadline still had time: such an attempt is retried.
+var errAttemptTimeout = errors.New("upstream attempt timed out")
 
 // Config configures a Client. Only BaseURL is required.
 type Config struct {
@@ -59,23 +91,35 @@ type Config struct {
 	// info, a query and a fragment are rejected.
 	BaseURL string
 	// HTTPClient sends the requests. When nil, New builds one with
-	// connection pooling suited to a single upstream host. The Client uses
-	// a shallow copy whose CheckRedirect refuses redirects: following one
-	// would send the "auth" header to wherever the redirect points, so a 3xx
-	// is returned as a KindStatus error instead.
+	// connection pooling suited to a single upstream host (up to 512 idle
+	// connections). The Client uses a shallow copy whose CheckRedirect
+	// refuses redirects: following one would send the "auth" header to
+	// wherever the redirect points, so a 3xx is returned as a KindStatus
+	// error instead.
 	HTTPClient *http.Client
-	// Timeout caps one GetConversation call including retries; 0 means 10s.
-	// A sooner context deadline wins.
+	// Timeout caps one call including retries; 0 means 10s. A sooner
+	// context deadline wins.
 	Timeout time.Duration
+	// AttemptTimeout caps one HTTP attempt, from sending the request to
+	// reading the last byte of the body; 0 means 4s, and a value above
+	// Timeout is lowered to Timeout. An attempt that runs out of it is
+	// retried like a connection error, so a hung first attempt leaves time
+	// for a second one within Timeout.
+	AttemptTimeout time.Duration
 	// MaxBodyBytes caps a response body; 0 means 8 MiB. A larger 2xx body
 	// fails with KindBodyTooLarge.
 	MaxBodyBytes int64
 	// MaxAttempts is the number of HTTP attempts including the first;
-	// 0 means 3, 1 disables retries.
+	// 0 means 3, 1 disables retries. The one re-authentication attempt after
+	// a 401 to a minted token comes on top.
 	MaxAttempts int
-	// Tokens supplies the JWT when a Request carries no Auth. With neither,
-	// GetConversation fails with KindNoCredentials without calling upstream.
+	// Tokens supplies the JWT when a request carries no Auth. With neither,
+	// a call fails with KindNoCredentials without calling upstream.
 	Tokens TokenSource
+	// Budget, when set, guards SmartAssist's per-account request quota:
+	// every HTTP attempt waits for its slot, and every 429 is reported to it.
+	// nil sends without asking.
+	Budget Budget
 	// Hooks receives per-attempt observations, e.g. for metrics.
 	Hooks Hooks
 	// UserAgent is sent as User-Agent; empty means "smartassist-bridge".
@@ -108,7 +152,8 @@ type Hooks struct {
 type Request struct {
 	StreamID       string
 	ConversationID string
-	// AccountID is sent as the "accountId" header; empty sends none.
+	// AccountID is sent as the "accountId" header; empty sends none. It is
+	// also the key under which Config.Budget counts the request.
 	AccountID string
 	// Auth is the inbound call's JWT, without "Bearer ". When set it is used
 	// instead of Config.Tokens.
@@ -132,16 +177,18 @@ var forwardable = map[string]bool{
 // Client calls the SmartAssist conversation API. It is safe for concurrent
 // use. Call Close when done with it to release idle connections.
 type Client struct {
-	hc          *http.Client
-	baseURL     string // scheme://host[/prefix] without a trailing slash
-	timeout     time.Duration
-	maxBody     int64
-	maxAttempts int
-	tokens      TokenSource
-	hooks       Hooks
-	userAgent   string
-	backoffBase time.Duration
-	backoffMax  time.Duration
+	hc             *http.Client
+	baseURL        string // scheme://host[/prefix] without a trailing slash
+	timeout        time.Duration
+	attemptTimeout time.Duration
+	maxBody        int64
+	maxAttempts    int
+	tokens         TokenSource
+	budget         Budget
+	hooks          Hooks
+	userAgent      string
+	backoffBase    time.Duration
+	backoffMax     time.Duration
 	// jitter returns a random duration in [0, d]; a field so that internal
 	// tests can make backoff deterministic.
 	jitter func(d time.Duration) time.Duration
@@ -157,6 +204,8 @@ func New(cfg Config) (*Client, error) {
 	switch {
 	case cfg.Timeout < 0:
 		return nil, fmt.Errorf("smartassist: Timeout must not be negative, got %s", cfg.Timeout)
+	case cfg.AttemptTimeout < 0:
+		return nil, fmt.Errorf("smartassist: AttemptTimeout must not be negative, got %s", cfg.AttemptTimeout)
 	case cfg.MaxBodyBytes < 0:
 		return nil, fmt.Errorf("smartassist: MaxBodyBytes must not be negative, got %d", cfg.MaxBodyBytes)
 	case cfg.MaxAttempts < 0:
@@ -166,20 +215,23 @@ func New(cfg Config) (*Client, error) {
 	}
 
 	c := &Client{
-		baseURL:     base,
-		timeout:     orDefault(cfg.Timeout, defaultTimeout),
-		maxBody:     orDefault(cfg.MaxBodyBytes, defaultMaxBodyBytes),
-		maxAttempts: orDefault(cfg.MaxAttempts, defaultMaxAttempts),
-		tokens:      cfg.Tokens,
-		hooks:       cfg.Hooks,
-		userAgent:   orDefault(cfg.UserAgent, defaultUserAgent),
-		backoffBase: orDefault(cfg.BackoffBase, defaultBackoffBase),
-		backoffMax:  orDefault(cfg.BackoffMax, defaultBackoffMax),
-		jitter:      fullJitter,
+		baseURL:        base,
+		timeout:        orDefault(cfg.Timeout, defaultTimeout),
+		attemptTimeout: orDefault(cfg.AttemptTimeout, defaultAttemptTimeout),
+		maxBody:        orDefault(cfg.MaxBodyBytes, defaultMaxBodyBytes),
+		maxAttempts:    orDefault(cfg.MaxAttempts, defaultMaxAttempts),
+		tokens:         cfg.Tokens,
+		budget:         cfg.Budget,
+		hooks:          cfg.Hooks,
+		userAgent:      orDefault(cfg.UserAgent, defaultUserAgent),
+		backoffBase:    orDefault(cfg.BackoffBase, defaultBackoffBase),
+		backoffMax:     orDefault(cfg.BackoffMax, defaultBackoffMax),
+		jitter:         fullJitter,
 	}
 	// The body is read through a LimitReader of maxBody+1 bytes.
 	c.maxBody = min(c.maxBody, math.MaxInt64-1)
 	c.backoffMax = max(c.backoffMax, c.backoffBase)
+	c.attemptTimeout = min(c.attemptTimeout, c.timeout)
 
 	if cfg.HTTPClient != nil {
 		hc := *cfg.HTTPClient
@@ -201,12 +253,17 @@ func New(cfg Config) (*Client, error) {
 // newTransport returns a transport tuned for many concurrent calls to one
 // host. Dial and TLS handshake get their own short timeouts so that an
 // unreachable upstream fails fast enough to leave time for a retry; the
-// response itself is bounded by the request context only, because a fixed
-// ResponseHeaderTimeout could not know the caller's deadline.
+// response itself is bounded by the attempt's context, because a fixed
+// ResponseHeaderTimeout could not know the caller's deadline. The idle pool
+// (defaultIdleConns) is what keeps concurrent calls from churning
+// connections; MaxConnsPerHost stays unlimited so that a burst queues on
+// SmartAssist rather than inside the bridge, where it would eat the callers'
+// deadlines unseen.
 func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.MaxIdleConnsPerHost = 64
+	t.MaxIdleConns = defaultIdleConns
+	t.MaxIdleConnsPerHost = defaultIdleConns
 	t.IdleConnTimeout = 90 * time.Second
 	t.TLSHandshakeTimeout = 5 * time.Second
 	t.ResponseHeaderTimeout = 0
@@ -223,33 +280,80 @@ func (c *Client) Close() {
 // GetConversation fetches one conversation and returns the raw JSON body of
 // SmartAssist's 2xx answer. Every failure is an *Error.
 //
-// Transport failures and 429, 502, 503 and 504 answers are retried up to
-// Config.MaxAttempts times with full-jitter exponential backoff; for 429 and
-// 503 a longer Retry-After is honoured. A retry whose wait would end after
-// the deadline is not attempted: the last error is returned as it is.
+// Transport failures, attempt timeouts, cut-off bodies and 408, 429, 502,
+// 503 and 504 answers are retried up to Config.MaxAttempts times with
+// full-jitter exponential backoff; for 429 and 503 a longer Retry-After is
+// honoured. A retry whose wait would end after the deadline is not
+// attempted: the last error is returned as it is.
 func (c *Client) GetConversation(ctx context.Context, req Request) ([]byte, error) {
+	const op = "get conversation"
 	if err := req.validate(); err != nil {
-		return nil, &Error{Kind: KindInvalidRequest, Err: err}
+		return nil, &Error{Op: op, Kind: KindInvalidRequest, Err: err}
 	}
-	if req.Auth == "" && c.tokens == nil {
+	return c.do(ctx, call{
+		op: op,
+		target: c.baseURL + publicPath + url.PathEscape(req.StreamID) +
+			"/conversations/" + url.PathEscape(req.ConversationID),
+		account: req.AccountID,
+		auth:    req.Auth,
+		forward: req.Forward,
+	})
+}
+
+// call is one validated upstream GET: everything do needs, whichever
+// endpoint it is for.
+type call struct {
+	op      string // names the operation in errors
+	target  string // the full URL, query included
+	account string
+	auth    string // the pass-through token; "" asks Config.Tokens
+	forward http.Header
+}
+
+// do runs c with retries and returns the 2xx body, or an *Error naming
+// c.op. It is the only path to the network.
+func (c *Client) do(ctx context.Context, cl call) ([]byte, error) {
+	body, e := c.run(ctx, cl)
+	if e != nil {
+		e.Op = cl.op
+		return nil, e
+	}
+	return body, nil
+}
+
+func (c *Client) run(parent context.Context, cl call) ([]byte, *Error) {
+	if cl.auth == "" && c.tokens == nil {
 		return nil, &Error{Kind: KindNoCredentials, Err: errors.New("no pass-through token and no token source")}
 	}
-	target := c.baseURL + conversationPath + url.PathEscape(req.StreamID) +
-		"/conversations/" + url.PathEscape(req.ConversationID)
-
-	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 
+	limit, reauthenticated := c.maxAttempts, false
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, contextError(parent, err, attempt-1)
 		}
-		body, e := c.attempt(parent, ctx, target, req, attempt)
+		body, minted, e := c.attempt(parent, ctx, cl, attempt)
 		if e == nil {
 			return body, nil
 		}
-		if attempt >= c.maxAttempts || !retryable(e) {
+		if e.Kind == KindStatus && e.HTTPStatus == http.StatusTooManyRequests && c.budget != nil {
+			c.budget.Backoff(cl.account, orDefault(e.RetryAfter, defaultQuotaBackoff))
+		}
+		// A 401 to a token we minted usually means SmartAssist no longer
+		// accepts a token we still cache (the secret was rotated, the app
+		// re-created, our clock is off): drop it and try once with a fresh
+		// one, without backoff and outside the attempt budget. A pass-through
+		// token is the caller's to fix.
+		if e.Kind == KindStatus && e.HTTPStatus == http.StatusUnauthorized && minted != "" && !reauthenticated {
+			if inv, ok := c.tokens.(Invalidator); ok {
+				inv.Invalidate(minted)
+				reauthenticated = true
+				limit++
+				continue
+			}
+		}
+		if attempt >= limit || !retryable(e) {
 			return nil, e
 		}
 		delay := c.backoff(attempt)
@@ -274,47 +378,68 @@ func (c *Client) GetConversation(ctx context.Context, req Request) ([]byte, erro
 	}
 }
 
-// attempt makes HTTP attempt number n. The token is fetched per attempt so
-// that a source minting single-use tokens (jti) works with retries.
-func (c *Client) attempt(parent, ctx context.Context, target string, req Request, n int) ([]byte, *Error) {
-	auth := req.Auth
+// attempt makes HTTP attempt number n and returns the body, or an error. The
+// budget is asked first (the wait for a slot is bounded by the call's
+// deadline, not the attempt's), then the token is fetched, per attempt, so
+// that a source minting single-use tokens (jti) works with retries. minted
+// is the token when it came from Config.Tokens.
+func (c *Client) attempt(parent, ctx context.Context, cl call, n int) (body []byte, minted string, e *Error) {
+	if c.budget != nil {
+		if err := c.budget.Acquire(ctx, cl.account); err != nil {
+			return nil, "", budgetError(parent, ctx, err, n-1)
+		}
+	}
+	auth := cl.auth
 	if auth == "" {
 		tok, err := c.tokens.Token(ctx)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return nil, contextError(parent, fmt.Errorf("get token: %w", err), n-1)
+			return nil, "", contextError(parent, fmt.Errorf("get token: %w", err), n-1)
 		case err != nil:
-			return nil, &Error{Kind: KindNoCredentials, Attempts: n - 1, Err: fmt.Errorf("get token: %w", err)}
+			return nil, "", &Error{Kind: KindTokenSource, Attempts: n - 1, Err: fmt.Errorf("get token: %w", err)}
 		case tok == "" || !validHeaderValue(tok):
-			return nil, &Error{Kind: KindNoCredentials, Attempts: n - 1, Err: errors.New("token source returned an empty or malformed token")}
+			return nil, "", &Error{Kind: KindTokenSource, Attempts: n - 1, Err: errors.New("token source returned an empty or malformed token")}
 		}
-		auth = tok
+		auth, minted = tok, tok
 	}
 
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	actx, cancel := context.WithTimeoutCause(ctx, c.attemptTimeout, errAttemptTimeout)
+	defer cancel()
+	hreq, err := http.NewRequestWithContext(actx, http.MethodGet, cl.target, nil)
 	if err != nil {
 		// Unreachable with a validated base URL and ids; kept as a guard.
-		return nil, &Error{Kind: KindInvalidRequest, Attempts: n - 1, Err: fmt.Errorf("build request: %w", err)}
+		return nil, minted, &Error{Kind: KindInvalidRequest, Attempts: n - 1, Err: fmt.Errorf("build request: %w", err)}
 	}
-	hreq.Header = c.header(auth, req)
+	hreq.Header = c.header(auth, cl)
 
 	start := time.Now()
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
-		e := &Error{Kind: KindTransport, Err: err}
-		if ctx.Err() != nil {
-			e = contextError(parent, err, 0)
-		}
+		e := interrupted(parent, ctx, actx, err, KindTransport)
 		e.Attempts = n
 		c.observe(0, time.Since(start), e)
-		return nil, e
+		return nil, minted, e
 	}
-	body, e := c.read(parent, ctx, resp, auth)
+	body, e = c.read(parent, ctx, actx, resp, auth)
 	if e != nil {
 		e.Attempts = n
 	}
 	c.observe(resp.StatusCode, time.Since(start), e)
-	return body, e
+	return body, minted, e
+}
+
+// interrupted classifies err, the failure of an attempt running under actx,
+// a child of the call's ctx: the end of the call (timeout or cancel) wins,
+// then the end of the attempt alone (a retryable KindTimeout), and otherwise
+// the failure is of kind k.
+func interrupted(parent, ctx, actx context.Context, err error, k Kind) *Error {
+	switch {
+	case ctx.Err() != nil:
+		return contextError(parent, err, 0)
+	case actx.Err() != nil && errors.Is(context.Cause(actx), errAttemptTimeout):
+		return &Error{Kind: KindTimeout, Err: fmt.Errorf("%w: %w: %w", context.DeadlineExceeded, errAttemptTimeout, err)}
+	}
+	return &Error{Kind: k, Err: err}
 }
 
 // header builds the upstream request headers. "auth" and "accountId" are
@@ -322,15 +447,15 @@ func (c *Client) attempt(parent, ctx context.Context, target string, req Request
 // "Auth"/"Accountid": HTTP/1.1 names are case-insensitive, but sending the
 // documented form costs nothing and spares us any case-sensitive
 // intermediary. (HTTP/2 lower-cases them on the wire regardless.)
-func (c *Client) header(auth string, req Request) http.Header {
+func (c *Client) header(auth string, cl call) http.Header {
 	h := make(http.Header, 4+len(forwardable))
 	h["auth"] = []string{auth}
-	if req.AccountID != "" {
-		h["accountId"] = []string{req.AccountID}
+	if cl.account != "" {
+		h["accountId"] = []string{cl.account}
 	}
 	h.Set("Accept", "application/json")
 	h.Set("User-Agent", c.userAgent)
-	for name, values := range req.Forward {
+	for name, values := range cl.forward {
 		name = http.CanonicalHeaderKey(name)
 		if !forwardable[name] {
 			continue
@@ -346,7 +471,7 @@ func (c *Client) header(auth string, req Request) http.Header {
 
 // read consumes resp, always leaving its body drained (within drainLimit)
 // and closed so the connection can be reused.
-func (c *Client) read(parent, ctx context.Context, resp *http.Response, auth string) ([]byte, *Error) {
+func (c *Client) read(parent, ctx, actx context.Context, resp *http.Response, auth string) ([]byte, *Error) {
 	defer drainAndClose(resp.Body)
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
@@ -372,13 +497,15 @@ func (c *Client) read(parent, ctx context.Context, resp *http.Response, auth str
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
-		err = fmt.Errorf("read body: %w", err)
-		var e *Error
-		if ctx.Err() != nil {
-			e = contextError(parent, err, 0)
-		} else {
-			e = &Error{Kind: KindBadBody, Err: err}
+		// A body that stops short (io.ErrUnexpectedEOF against its
+		// Content-Length or chunking, a reset) is a connection that failed
+		// mid-answer: as transient as one that failed before it, so retried.
+		// Only a body that arrived but cannot be decoded is KindBadBody.
+		kind := KindTransport
+		if corruptEncoding(err) {
+			kind = KindBadBody
 		}
+		e := interrupted(parent, ctx, actx, fmt.Errorf("read body: %w", err), kind)
 		e.HTTPStatus = resp.StatusCode
 		return nil, e
 	}
@@ -387,6 +514,15 @@ func (c *Client) read(parent, ctx context.Context, resp *http.Response, auth str
 			Err: fmt.Errorf("body exceeds the %d-byte limit", c.maxBody)}
 	}
 	return b, nil
+}
+
+// corruptEncoding reports a body read error caused by the bytes rather than
+// the connection: a compressed body that does not decompress.
+func corruptEncoding(err error) bool {
+	if _, ok := errors.AsType[flate.CorruptInputError](err); ok {
+		return true
+	}
+	return errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader)
 }
 
 // observe reports an attempt to Hooks.Attempt, taking care to pass a nil
@@ -400,62 +536,6 @@ func (c *Client) observe(status int, elapsed time.Duration, e *Error) {
 		return
 	}
 	c.hooks.Attempt(status, elapsed, e)
-}
-
-// backoff returns the full-jitter delay before retry number n (n >= 1):
-// a random duration in [0, min(backoffMax, backoffBase·2ⁿ⁻¹)].
-func (c *Client) backoff(n int) time.Duration {
-	ceiling := c.backoffBase
-	for i := 1; i < n; i++ {
-		if ceiling >= c.backoffMax/2 {
-			ceiling = c.backoffMax
-			break
-		}
-		ceiling *= 2
-	}
-	return c.jitter(min(ceiling, c.backoffMax))
-}
-
-// fullJitter returns a uniformly random duration in [0, d].
-func fullJitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return rand.N(d + 1)
-}
-
-// retryable reports whether another attempt could succeed where e failed.
-// 500 is not retried: it reports a fault in handling this very request,
-// which a retry tends to repeat, whereas 502/503/504 and 429 describe a
-// transient gateway, capacity or rate problem.
-func retryable(e *Error) bool {
-	switch e.Kind {
-	case KindTransport:
-		return !permanentTransportError(e.Err)
-	case KindStatus:
-		switch e.HTTPStatus {
-		case http.StatusTooManyRequests, http.StatusBadGateway,
-			http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-			return true
-		}
-	}
-	return false
-}
-
-// permanentTransportError reports transport failures that a retry cannot
-// fix: an untrusted certificate, TLS spoken to a plain-text port, a host
-// name that does not exist.
-func permanentTransportError(err error) bool {
-	if _, ok := errors.AsType[*tls.CertificateVerificationError](err); ok {
-		return true
-	}
-	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
-		return true
-	}
-	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok && dnsErr.IsNotFound {
-		return true
-	}
-	return false
 }
 
 // contextError classifies a failure caused by the end of the call's context:

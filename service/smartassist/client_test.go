@@ -159,39 +159,39 @@ func TestGetConversationStatus(t *testing.T) {
 		{
 			name:     "400 not retried",
 			script:   []sat.Response{{Status: 400, Body: errBody("Invalid stream", `"400"`)}},
-			want:     &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 400, UpstreamCode: "400", UpstreamMsg: "Invalid stream", Attempts: 1},
+			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 400, UpstreamCode: "400", UpstreamMsg: "Invalid stream", Attempts: 1},
 			wantHits: 1,
 		},
 		{
 			name:       "401 from token check",
 			serverOpts: []sat.Option{sat.WithSecret(clientID, secret)},
 			auth:       "not-the-right-token",
-			want:       &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 401, UpstreamCode: "401", UpstreamMsg: "invalid token", Attempts: 1},
+			want:       &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 401, UpstreamCode: "401", UpstreamMsg: "invalid token", Attempts: 1},
 			wantHits:   1,
 		},
 		{
 			name:       "403 account mismatch",
 			serverOpts: []sat.Option{sat.WithAccountID("acc-other")},
-			want:       &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 403, UpstreamCode: "403", UpstreamMsg: "Account mismatch", Attempts: 1},
+			want:       &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 403, UpstreamCode: "403", UpstreamMsg: "Account mismatch", Attempts: 1},
 			wantHits:   1,
 		},
 		{
 			name:     "404 unknown conversation",
 			convID:   "c-missing",
-			want:     &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 404, UpstreamCode: "404", UpstreamMsg: "Conversation not found", Attempts: 1},
+			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 404, UpstreamCode: "404", UpstreamMsg: "Conversation not found", Attempts: 1},
 			wantHits: 1,
 		},
 		{
 			name:     "409 with numeric code",
 			script:   []sat.Response{{Status: 409, Body: errBody("Conflict", `409`)}},
-			want:     &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 409, UpstreamCode: "409", UpstreamMsg: "Conflict", Attempts: 1},
+			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 409, UpstreamCode: "409", UpstreamMsg: "Conflict", Attempts: 1},
 			wantHits: 1,
 		},
 		{
 			name:          "429 Retry-After seconds",
 			script:        []sat.Response{{Status: 429, Header: http.Header{"Retry-After": {"7"}}}},
 			maxAttempt:    1,
-			want:          &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 429, Attempts: 1},
+			want:          &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 429, Attempts: 1},
 			retryAfterMin: 7 * time.Second, retryAfterMax: 7 * time.Second,
 			wantHits: 1,
 		},
@@ -199,7 +199,7 @@ func TestGetConversationStatus(t *testing.T) {
 			name:          "429 Retry-After HTTP-date",
 			script:        []sat.Response{{Status: 429, Header: http.Header{"Retry-After": {httpDate}}}},
 			maxAttempt:    1,
-			want:          &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 429, Attempts: 1},
+			want:          &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 429, Attempts: 1},
 			retryAfterMin: 20 * time.Second, retryAfterMax: 30 * time.Second,
 			wantHits: 1,
 		},
@@ -212,29 +212,30 @@ func TestGetConversationStatus(t *testing.T) {
 		{
 			name:     "500 not retried",
 			script:   []sat.Response{{Status: 500, Body: errBody("Internal error", `"500"`)}},
-			want:     &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 500, UpstreamCode: "500", UpstreamMsg: "Internal error", Attempts: 1},
+			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 500, UpstreamCode: "500", UpstreamMsg: "Internal error", Attempts: 1},
 			wantHits: 1,
 		},
+		{name: "408 retried then success", script: []sat.Response{status(408)}, wantBody: conversationBody, wantHits: 2},
 		{name: "502 retried then success", script: []sat.Response{status(502)}, wantBody: conversationBody, wantHits: 2},
 		{name: "503 retried then success", script: []sat.Response{status(503), status(503)}, wantBody: conversationBody, wantHits: 3},
 		{name: "504 retried then success", script: []sat.Response{status(504)}, wantBody: conversationBody, wantHits: 2},
 		{
 			name:     "504 until default MaxAttempts",
 			script:   []sat.Response{status(504), status(504), status(504), status(504)},
-			want:     &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 504, Attempts: 3},
+			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 504, Attempts: 3},
 			wantHits: 3,
 		},
 		{
 			name:       "503 until MaxAttempts 5",
 			script:     []sat.Response{status(503), status(503), status(503), status(503), status(503), status(503)},
 			maxAttempt: 5,
-			want:       &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 503, Attempts: 5},
+			want:       &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 503, Attempts: 5},
 			wantHits:   5,
 		},
 		{
 			name:     "redirect not followed",
 			script:   []sat.Response{{Status: 302, Header: http.Header{"Location": {"/agentassist/api/v1/public/st-1/conversations/c-2"}}}},
-			want:     &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 302, Attempts: 1},
+			want:     &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: 302, Attempts: 1},
 			wantHits: 1,
 		},
 	}
@@ -383,7 +384,7 @@ func TestGetConversationRetryNeverOutlivesDeadline(t *testing.T) {
 			elapsed := time.Since(start)
 
 			e := asError(t, err)
-			want := &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: tt.status, RetryAfter: 10 * time.Second, Attempts: 1}
+			want := &smartassist.Error{Op: "get conversation", Kind: smartassist.KindStatus, HTTPStatus: tt.status, RetryAfter: 10 * time.Second, Attempts: 1}
 			if diff := cmp.Diff(want, e, cmpopts.IgnoreFields(smartassist.Error{}, "Err")); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
 			}
@@ -657,8 +658,9 @@ func TestGetConversationCredentials(t *testing.T) {
 		wantHits int
 	}{
 		{name: "neither auth nor token source", wantKind: smartassist.KindNoCredentials},
-		{name: "token source fails", tokens: &smartassist.ClientCredentials{ClientID: clientID}, wantKind: smartassist.KindNoCredentials},
-		{name: "token source returns empty token", tokens: tokenFunc(func(context.Context) (string, error) { return "", nil }), wantKind: smartassist.KindNoCredentials},
+		{name: "token source fails", tokens: &smartassist.ClientCredentials{ClientID: clientID}, wantKind: smartassist.KindTokenSource},
+		{name: "token source returns empty token", tokens: tokenFunc(func(context.Context) (string, error) { return "", nil }), wantKind: smartassist.KindTokenSource},
+		{name: "token source returns a token with CRLF", tokens: tokenFunc(func(context.Context) (string, error) { return "tok\r\nX: 1", nil }), wantKind: smartassist.KindTokenSource},
 		{name: "token source", tokens: &smartassist.ClientCredentials{ClientID: clientID, Secret: secret}, wantHits: 1},
 		{name: "pass-through auth wins over token source", tokens: &smartassist.ClientCredentials{ClientID: clientID, Secret: []byte("wrong")}, auth: passThrough, wantHits: 1},
 	}
@@ -851,22 +853,43 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestGetConversationTruncatedBody(t *testing.T) {
+func TestGetConversationCutBody(t *testing.T) {
 	t.Parallel()
-	srv := sat.NewServer(t)
-	// The declared length is never delivered: the server closes the
-	// connection after 2 bytes.
-	srv.Script(conversationID, sat.Response{Body: []byte("{}"), Header: http.Header{"Content-Length": {"100"}}})
-	c := newClient(t, srv, nil)
-
-	_, err := c.GetConversation(t.Context(), request())
-
-	e := asError(t, err)
-	if e.Kind != smartassist.KindBadBody || e.HTTPStatus != 200 || e.Attempts != 1 || !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Errorf("error = %v, want KindBadBody for a 200 after 1 attempt wrapping io.ErrUnexpectedEOF", err)
+	// The server declares the full length, sends half the body and drops
+	// the connection: a transient failure, retried.
+	cut := sat.Response{CutBody: true, Body: conversationBody}
+	tests := []struct {
+		name     string
+		script   []sat.Response
+		wantErr  bool
+		wantHits int
+	}{
+		{name: "cut once then success", script: []sat.Response{cut}, wantHits: 2},
+		{name: "cut on every attempt", script: []sat.Response{cut, cut, cut}, wantErr: true, wantHits: 3},
 	}
-	if hits := srv.Hits(); hits != 1 {
-		t.Errorf("server hits = %d, want 1", hits)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := sat.NewServer(t, sat.WithConversation(streamID, conversationID, conversationBody))
+			srv.Script(conversationID, tt.script...)
+			c := newClient(t, srv, nil)
+
+			got, err := c.GetConversation(t.Context(), request())
+
+			if !tt.wantErr {
+				if err != nil || !bytes.Equal(got, conversationBody) {
+					t.Fatalf("GetConversation = %s, %v; want the conversation", got, err)
+				}
+			} else {
+				e := asError(t, err)
+				if e.Kind != smartassist.KindTransport || e.HTTPStatus != 200 || e.Attempts != 3 || !errors.Is(err, io.ErrUnexpectedEOF) {
+					t.Errorf("error = %v, want KindTransport for a 200 after 3 attempts wrapping io.ErrUnexpectedEOF", err)
+				}
+			}
+			if hits := srv.Hits(); hits != tt.wantHits {
+				t.Errorf("server hits = %d, want %d", hits, tt.wantHits)
+			}
+		})
 	}
 }
 

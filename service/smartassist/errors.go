@@ -12,7 +12,7 @@ import (
 	"unicode/utf8"
 )
 
-// Kind classifies a failed GetConversation so that callers can choose a
+// Kind classifies a failed call so that callers can choose a
 // response (a Connect code, a metric label) without inspecting causes.
 type Kind int
 
@@ -22,23 +22,33 @@ const (
 	_ Kind = iota
 	// KindStatus: SmartAssist answered with a non-2xx status (see HTTPStatus).
 	KindStatus
-	// KindTransport: no answer arrived (connection refused or reset, DNS
-	// failure, TLS failure, connection closed before the response).
+	// KindTransport: no complete answer arrived (connection refused or
+	// reset, DNS failure, TLS failure, connection closed before the response
+	// or, with HTTPStatus set, in the middle of a 2xx body).
 	KindTransport
-	// KindTimeout: the caller's deadline or Config.Timeout expired.
+	// KindTimeout: the caller's deadline or Config.Timeout expired, or the
+	// last attempt ran out of Config.AttemptTimeout.
 	KindTimeout
 	// KindCanceled: the caller canceled the context.
 	KindCanceled
 	// KindBodyTooLarge: a 2xx body was larger than Config.MaxBodyBytes.
 	KindBodyTooLarge
-	// KindBadBody: a 2xx body could not be read completely.
+	// KindBadBody: a 2xx body arrived but could not be decoded (a corrupt
+	// compressed encoding). A body cut off by the connection is
+	// KindTransport.
 	KindBadBody
 	// KindNoCredentials: there was neither a pass-through token nor a token
-	// source, or the token source failed.
+	// source: the caller sent no credentials to a bridge that lends none.
 	KindNoCredentials
-	// KindInvalidRequest: an id or the pass-through token is unusable; no
-	// call was made.
+	// KindInvalidRequest: an id, a list parameter or the pass-through token
+	// is unusable; no call was made.
 	KindInvalidRequest
+	// KindTokenSource: Config.Tokens failed or returned an unusable token.
+	// The server's fault (a missing or bad secret), not the caller's.
+	KindTokenSource
+	// KindQuotaExhausted: Config.Budget had no slot for the account before
+	// the deadline; nothing was sent. RetryAfter says when one frees up.
+	KindQuotaExhausted
 )
 
 // String returns a short, stable, lower-case name suitable for logs and
@@ -61,15 +71,21 @@ func (k Kind) String() string {
 		return "no credentials"
 	case KindInvalidRequest:
 		return "invalid request"
+	case KindTokenSource:
+		return "token source"
+	case KindQuotaExhausted:
+		return "quota exhausted"
 	default:
 		return "unknown"
 	}
 }
 
-// Error is the only error type GetConversation returns. Its message is meant
-// for logs: it never contains a token, a secret or an upstream body, only the
-// extracted and truncated upstream message.
+// Error is the only error type the Client's calls return. Its message is
+// meant for logs: it never contains a token, a secret or an upstream body,
+// only the extracted and truncated upstream message.
 type Error struct {
+	// Op names the operation: "get conversation" or "list conversations".
+	Op   string
 	Kind Kind
 	// HTTPStatus is the upstream status code when SmartAssist answered.
 	HTTPStatus int
@@ -79,7 +95,8 @@ type Error struct {
 	// UpstreamMsg is errors[0].msg of a SmartAssist error body, truncated to
 	// 200 runes, with the request's token redacted.
 	UpstreamMsg string
-	// RetryAfter is the delay the Retry-After header asked for, when present.
+	// RetryAfter is the delay the Retry-After header asked for, when present,
+	// or for KindQuotaExhausted the wait the Budget announced.
 	RetryAfter time.Duration
 	// Attempts is the number of HTTP requests made, including the first.
 	Attempts int
@@ -87,11 +104,15 @@ type Error struct {
 	Err error
 }
 
-// Error renders the kind, status, upstream code and message, attempts and
-// cause on one line.
+// Error renders the operation, kind, status, upstream code and message,
+// attempts and cause on one line.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("smartassist: get conversation: ")
+	b.WriteString("smartassist: ")
+	if e.Op != "" {
+		b.WriteString(e.Op)
+		b.WriteString(": ")
+	}
 	b.WriteString(e.Kind.String())
 	if e.HTTPStatus != 0 {
 		fmt.Fprintf(&b, ": HTTP %d", e.HTTPStatus)

@@ -57,3 +57,32 @@ func ExampleClient_GetConversation() {
 	// {"conversationId":"c-1"} <nil>
 	// 404 Conversation not found
 }
+
+func ExampleClient_ListConversations() {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// SmartAssist receives: skip=20&limit=10&status=OPEN&status=ACTIVE
+		fmt.Println(r.URL.Path, r.URL.Query()["status"], r.URL.Query().Get("limit"))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"results":[],"skip":20,"limit":10,"hasMore":false,"totalPages":2,"totalResults":12}`)
+	}))
+	defer upstream.Close()
+
+	client, err := smartassist.New(smartassist.Config{BaseURL: upstream.URL})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer client.Close()
+
+	body, err := client.ListConversations(context.Background(), smartassist.ListRequest{
+		StreamID: "st-1",
+		Auth:     "caller-jwt",
+		Skip:     20,
+		Limit:    10,
+		Statuses: []string{"OPEN", "ACTIVE"},
+	})
+	fmt.Println(string(body), err)
+	// Output:
+	// /agentassist/api/v1/public/st-1/conversations [OPEN ACTIVE] 10
+	// {"results":[],"skip":20,"limit":10,"hasMore":false,"totalPages":2,"totalResults":12} <nil>
+}

@@ -73,7 +73,7 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestErrorString(t *testing.T) {
 	t.Parallel()
-	e := &Error{Kind: KindStatus, HTTPStatus: 429, UpstreamCode: "429", UpstreamMsg: "slow\ndown",
+	e := &Error{Op: "get conversation", Kind: KindStatus, HTTPStatus: 429, UpstreamCode: "429", UpstreamMsg: "slow\ndown",
 		RetryAfter: 3 * time.Second, Attempts: 2}
 	want := `smartassist: get conversation: status: HTTP 429, upstream code "429", upstream msg "slow\ndown", retry after 3s (attempts: 2)`
 	if got := e.Error(); got != want {

@@ -13,10 +13,20 @@ import (
 )
 
 // TokenSource supplies the JWT sent in the "auth" header when a request
-// carries no pass-through token. GetConversation calls Token once per HTTP
-// attempt, so a source may hand out a fresh token for every retry.
+// carries no pass-through token. The Client calls Token once per HTTP
+// attempt, so a source may hand out a fresh token for every retry. A source
+// that caches tokens should also implement Invalidator.
 type TokenSource interface {
 	Token(ctx context.Context) (string, error)
+}
+
+// Invalidator is implemented by a TokenSource that caches tokens. After
+// SmartAssist answers 401 to a token from the source, the Client calls
+// Invalidate with that token and asks for a new one, once per call.
+// Invalidate must drop the token only if it is still the cached one, so that
+// a late 401 cannot discard a token another call has just minted.
+type Invalidator interface {
+	Invalidate(token string)
 }
 
 // Defaults for ClientCredentials.
@@ -25,9 +35,17 @@ const (
 	defaultTokenSkew = time.Minute
 )
 
+// IssuedAtLeeway is how far in the past ClientCredentials puts a token's
+// iat. A verifier whose clock is behind ours would otherwise reject a token
+// "issued in the future" (golang-jwt's WithIssuedAt does, without leeway);
+// 10 seconds covers NTP-synchronised hosts with room to spare while keeping
+// the token's lifetime, exp − iat, within 10s of TTL.
+const IssuedAtLeeway = 10 * time.Second
+
 // ClientCredentials mints SmartAssist JWTs from an app's client id and
 // secret: HS256 signed with Secret, with claims appId and sub set to
-// ClientID, iat, and exp = iat + TTL (times in whole seconds).
+// ClientID, iat = now − IssuedAtLeeway, and exp = now + TTL (times in whole
+// seconds).
 //
 // Without JTI a token is cached and reused until Skew before its expiry;
 // concurrent callers that find no valid token wait for a single mint. With
@@ -60,7 +78,10 @@ type ClientCredentials struct {
 	expiry time.Time
 }
 
-var _ TokenSource = (*ClientCredentials)(nil)
+var (
+	_ TokenSource = (*ClientCredentials)(nil)
+	_ Invalidator = (*ClientCredentials)(nil)
+)
 
 // Token returns a valid JWT, minting one when needed. Its errors never
 // contain the secret.
@@ -104,10 +125,22 @@ func (c *ClientCredentials) Token(ctx context.Context) (string, error) {
 	return tok, err
 }
 
+// Invalidate drops tok from the cache if it is the cached token, so that the
+// next Token call mints a new one. Tokens minted with JTI are never cached,
+// so for them it does nothing.
+func (c *ClientCredentials) Invalidate(tok string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if tok != "" && tok == c.cached {
+		c.cached, c.expiry = "", time.Time{}
+	}
+}
+
 // mint signs a new token and returns it with its expiry.
 func (c *ClientCredentials) mint() (string, time.Time, error) {
-	iat := time.Unix(c.now().Unix(), 0) // JWT times have second precision.
-	exp := iat.Add(c.ttl())
+	now := time.Unix(c.now().Unix(), 0) // JWT times have second precision.
+	iat := now.Add(-IssuedAtLeeway)
+	exp := now.Add(c.ttl())
 	claims := jwt.MapClaims{
 		"appId": c.ClientID,
 		"sub":   c.ClientID,

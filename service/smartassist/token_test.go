@@ -141,8 +141,10 @@ func TestClientCredentialsClaims(t *testing.T) {
 			}
 			iat, _ := claims["iat"].(float64)
 			exp, _ := claims["exp"].(float64)
-			if int64(iat) != now.Unix() || int64(exp)-int64(iat) != tt.wantTTL {
-				t.Errorf("iat, exp = %v, %v; want %d, iat+%d", iat, exp, now.Unix(), tt.wantTTL)
+			// iat is backdated for clock skew; exp still counts from now.
+			wantIat := now.Add(-smartassist.IssuedAtLeeway).Unix()
+			if int64(iat) != wantIat || int64(exp) != now.Unix()+tt.wantTTL {
+				t.Errorf("iat, exp = %d, %d; want %d, %d", int64(iat), int64(exp), wantIat, now.Unix()+tt.wantTTL)
 			}
 			jti, hasJTI := claims["jti"].(string)
 			if hasJTI != tt.jti {

@@ -21,8 +21,14 @@
 //     nested objects and arrays recursively; Value and Struct as JSON.
 //   - An unset field without presence (a proto3 string, a repeated field)
 //     carries its zero value: "" and [] need nothing.
-//   - Otherwise the message's catch-all Struct must hold the key with a value
-//     equal as JSON, where a number is a number_value unless it is an integer
+//   - A key repeated in one object: each member, in document order, is carried
+//     by its field if its key names one that no earlier member of the object
+//     took; otherwise the catch-all must hold it under the first of key,
+//     key#2, key#3, … that no earlier member took. A member takes the name it
+//     is held under; a field's key is taken by the first member with that key.
+//     Objects held in a Struct or Value name their members the same way.
+//   - Otherwise the message's catch-all Struct must hold the key (null too)
+//     with a value equal as JSON, where a number is a number_value unless it is an integer
 //     literal that a float64 cannot hold exactly or a literal outside a
 //     float64's range (1e400, and 1e-400, which would read as zero): those
 //     are string_values holding the literal's text.
@@ -36,7 +42,6 @@ import (
 	"io"
 	"math"
 	"math/big"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,15 +66,15 @@ const maxReported = 20
 // Lost returns one line per upstream leaf or key of input that msg does not
 // carry, as "path: what", with paths like $.userInfo.identities[0].val. An
 // empty result means msg carries input without loss. Input that is not a
-// single JSON value yields one line for "$". Of duplicate keys the last one
-// counts, as in encoding/json.
+// single JSON value yields one line for "$". Every member of an object
+// counts, repeated keys included (see the package doc).
 func Lost(input []byte, msg proto.Message) []string {
 	dec := json.NewDecoder(bytes.NewReader(input))
 	// Number literals keep their text: the rules compare integers, durations
 	// and epoch milliseconds exactly, which float64 cannot.
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := readJSON(dec)
+	if err != nil {
 		return []string{"$: input is not JSON: " + err.Error()}
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -119,36 +124,53 @@ func carries(check func(*checker)) bool {
 
 // message checks one JSON object against a message that mirrors it.
 func (c *checker) message(path string, m protoreflect.Message, v any) {
-	obj, ok := v.(map[string]any)
+	obj, ok := v.(object)
 	if !ok {
 		c.add(path, "%s not carried: %s mirrors an object", describe(v), m.Descriptor().FullName())
 		return
 	}
 	info := infoOf(m.Descriptor())
-	for _, key := range sortedKeys(obj) {
-		val := obj[key]
-		if val == nil {
-			continue
-		}
+	taken := map[string]bool{}
+	for _, mem := range obj {
+		key, val := mem.key, mem.val
 		p := childPath(path, key)
 		fd := info.byKey[key]
-		if fd != nil {
-			if m.Has(fd) {
-				c.field(p, m, fd, val)
-				continue
-			}
-			// Proto3 strings and repeated fields have no presence: "" and
-			// [] leave them unset, and unset is then exactly the input.
-			if !fd.HasPresence() && carries(func(t *checker) { t.field(p, m, fd, val) }) {
-				continue
-			}
+		if fd == nil || taken[key] {
+			name := freeName(key, taken)
+			c.catchAll(p, name, val, m, info, nil)
+			continue
+		}
+		taken[key] = true
+		if val == nil {
+			continue // JSON null needs nothing
+		}
+		if m.Has(fd) {
+			c.field(p, m, fd, val)
+			continue
+		}
+		// Proto3 strings and repeated fields have no presence: "" and
+		// [] leave them unset, and unset is then exactly the input.
+		if !fd.HasPresence() && carries(func(t *checker) { t.field(p, m, fd, val) }) {
+			continue
 		}
 		c.catchAll(p, key, val, m, info, fd)
 	}
 }
 
+// freeName returns the first of key, key#2, key#3, … not in taken, and
+// takes it.
+func freeName(key string, taken map[string]bool) string {
+	name := key
+	for n := 2; taken[name]; n++ {
+		name = key + "#" + strconv.Itoa(n)
+	}
+	taken[name] = true
+	return name
+}
+
 // catchAll checks that the message's catch-all Struct holds key with the value
-// val; fd is the key's field when the message has one, unset or unreadable.
+// val; fd is the key's field when the message has one, unset or unreadable,
+// and nil for a key it has no field for or a repeated key.
 func (c *checker) catchAll(path, key string, val any, m protoreflect.Message, info *messageInfo, fd protoreflect.FieldDescriptor) {
 	if info.catchAll == nil {
 		c.add(path, "%s not carried: %s has no catch-all", describe(val), m.Descriptor().FullName())
@@ -156,7 +178,7 @@ func (c *checker) catchAll(path, key string, val any, m protoreflect.Message, in
 	}
 	held, ok := asStruct(m.Get(info.catchAll).Message()).GetFields()[key]
 	if !ok {
-		reason := "no field has this upstream key"
+		reason := "no field takes this member"
 		if fd != nil {
 			reason = fmt.Sprintf("field %s is unset", fd.Name())
 		}
@@ -197,19 +219,24 @@ func (c *checker) list(path string, fd protoreflect.FieldDescriptor, l protorefl
 // mapField handles map fields for generality; the SmartAssist messages use a
 // catch-all Struct instead, so only string, integer and bool keys matter.
 func (c *checker) mapField(path string, fd protoreflect.FieldDescriptor, mp protoreflect.Map, v any) {
-	obj, ok := v.(map[string]any)
+	obj, ok := v.(object)
 	if !ok {
 		c.add(path, "%s not carried: map field %s mirrors an object", describe(v), fd.Name())
 		return
 	}
-	for _, key := range sortedKeys(obj) {
-		p := childPath(path, key)
-		mk, ok := mapKey(fd.MapKey(), key)
-		if !ok || !mp.Has(mk) {
-			c.add(p, "%s not carried: map field %s has no key %q", describe(obj[key]), fd.Name(), key)
-			continue
+	seen := map[string]bool{}
+	for _, mem := range obj {
+		p := childPath(path, mem.key)
+		mk, ok := mapKey(fd.MapKey(), mem.key)
+		switch {
+		case seen[mem.key]:
+			c.add(p, "%s not carried: map field %s cannot hold a repeated key", describe(mem.val), fd.Name())
+		case !ok || !mp.Has(mk):
+			c.add(p, "%s not carried: map field %s has no key %q", describe(mem.val), fd.Name(), mem.key)
+		default:
+			c.singular(p, fd.MapValue(), mp.Get(mk), mem.val)
 		}
-		c.singular(p, fd.MapValue(), mp.Get(mk), obj[key])
+		seen[mem.key] = true
 	}
 }
 
@@ -453,21 +480,23 @@ func (c *checker) value(path string, v any, held *structpb.Value) {
 			}
 			c.value(p, elem, elems[i])
 		}
-	case map[string]any:
+	case object:
 		k, ok := held.GetKind().(*structpb.Value_StructValue)
 		if !ok {
 			c.add(path, "%s not carried: held as %s", describe(v), describeValue(held))
 			return
 		}
 		fields := k.StructValue.GetFields()
-		for _, key := range sortedKeys(x) {
-			p := childPath(path, key)
-			got, ok := fields[key]
+		taken := map[string]bool{}
+		for _, mem := range x {
+			p := childPath(path, mem.key)
+			name := freeName(mem.key, taken)
+			got, ok := fields[name]
 			if !ok {
-				c.add(p, "%s not carried: the held object has no key %q", describe(x[key]), key)
+				c.add(p, "%s not carried: the held object has no key %q", describe(mem.val), name)
 				continue
 			}
-			c.value(p, x[key], got)
+			c.value(p, mem.val, got)
 		}
 	}
 }
@@ -806,15 +835,6 @@ func kindName(fd protoreflect.FieldDescriptor) string {
 	return fd.Kind().String()
 }
 
-func sortedKeys(obj map[string]any) []string {
-	keys := make([]string, 0, len(obj))
-	for k := range obj {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // childPath appends key to a JSONPath, with bracket notation for keys that
 // are not identifiers ("", "a.b", "名前" stay unambiguous).
 func childPath(path, key string) string {
@@ -883,4 +903,69 @@ func shorten(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
+}
+
+// object is a JSON object with its members in document order, repeated keys
+// included: the mapper must carry each of them, so the checker reads them
+// all rather than the last one, as encoding/json's maps would.
+type object []member
+
+type member struct {
+	key string
+	val any
+}
+
+// MarshalJSON writes the members in order, for describe.
+func (o object) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, m := range o {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, _ := json.Marshal(m.key)
+		v, err := json.Marshal(m.val)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, k...), ':'), v...)
+	}
+	return append(b, '}'), nil
+}
+
+// readJSON reads one JSON value from dec's tokens as nil, bool, string,
+// json.Number, []any or object.
+func readJSON(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		obj := object{}
+		for dec.More() {
+			key, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			val, err := readJSON(dec)
+			if err != nil {
+				return nil, err
+			}
+			obj = append(obj, member{key: key.(string), val: val})
+		}
+		_, err := dec.Token() // '}'
+		return obj, err
+	case json.Delim('['):
+		arr := []any{}
+		for dec.More() {
+			val, err := readJSON(dec)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, val)
+		}
+		_, err := dec.Token() // ']'
+		return arr, err
+	}
+	return tok, nil
 }

@@ -115,7 +115,7 @@ func TestLost(t *testing.T) {
 			name:  "MAYBE guessed",
 			input: `{"surveyRequired": "MAYBE", "isDeveloper": "0"}`,
 			msg:   conv(`{"surveyRequired": true, "isDeveloper": false}`),
-			want:  []string{"$.isDeveloper", "$.surveyRequired"},
+			want:  []string{"$.surveyRequired", "$.isDeveloper"}, // document order
 		},
 		// Integers.
 		{
@@ -284,8 +284,8 @@ func TestLost(t *testing.T) {
 		},
 		{
 			name:  "huge integer kept as text",
-			input: `{"big": 12345678901234567890, "unsafe": 9007199254740993, "safe": 9007199254740992, "inf": 1e400, "tiny": 1e-400, "zero": 0e-400}`,
-			msg:   conv(`{"unmapped": {"big": "12345678901234567890", "unsafe": "9007199254740993", "safe": 9007199254740992, "inf": "1e400", "tiny": "1e-400", "zero": 0}}`),
+			input: `{"big": 12345678901234567890, "inexact": 9007199254740993, "safe": 9007199254740992, "inf": 1e400, "tiny": 1e-400, "zero": 0e-400}`,
+			msg:   conv(`{"unmapped": {"big": "12345678901234567890", "inexact": "9007199254740993", "safe": 9007199254740992, "inf": "1e400", "tiny": "1e-400", "zero": 0}}`),
 		},
 		{
 			name:  "overflowing literal as a number",
@@ -308,7 +308,7 @@ func TestLost(t *testing.T) {
 			name:  "keys that are not identifiers",
 			input: `{"a.b": 1, "": 2, "名前": 3}`,
 			msg:   conv(`{}`),
-			want:  []string{`$[""]`, `$["a.b"]`, `$["名前"]`},
+			want:  []string{`$["a.b"]`, `$[""]`, `$["名前"]`},
 		},
 		// Arrays.
 		{
@@ -358,9 +358,55 @@ func TestLost(t *testing.T) {
 		},
 		// Nulls and zero values.
 		{
-			name:  "nulls need nothing",
-			input: `{"source": null, "priority": null, "waitTime": null, "participants": null, "userInfo": null, "dispositions": {"dispositionSets": null}, "legacy": null}`,
+			name:  "nulls of fields need nothing",
+			input: `{"source": null, "priority": null, "waitTime": null, "participants": null, "userInfo": null, "dispositions": {"dispositionSets": null}}`,
 			msg:   conv(`{"dispositions": {}}`),
+		},
+		{
+			name:  "an unknown key's null is held",
+			input: `{"legacy": null, "gone": null}`,
+			msg:   conv(`{"unmapped": {"legacy": null, "gone": 1}}`),
+			want:  []string{"$.gone"},
+		},
+		// Repeated keys.
+		{
+			name:  "repeated key held under key#2",
+			input: `{"status": "A", "status": "B"}`,
+			msg:   conv(`{"status": "A", "unmapped": {"status#2": "B"}}`),
+		},
+		{
+			name:  "repeated key lost",
+			input: `{"status": "A", "status": "B"}`,
+			msg:   conv(`{"status": "B"}`),
+			want:  []string{"$.status", "$.status"},
+		},
+		{
+			name:  "repeated key held under its plain name",
+			input: `{"status": "A", "status": "B"}`,
+			msg:   conv(`{"status": "A", "unmapped": {"status": "B"}}`),
+			want:  []string{"$.status"},
+		},
+		{
+			name:  "the first occurrence fills the field, not a later one",
+			input: `{"priority": null, "priority": 5}`,
+			msg:   conv(`{"priority": 5}`),
+			want:  []string{"$.priority"},
+		},
+		{
+			name:  "names skip what a literal key took",
+			input: `{"x": 1, "x#2": 2, "x": 3, "x#2": 4}`,
+			msg:   conv(`{"unmapped": {"x": 1, "x#2": 2, "x#3": 3, "x#2#2": 4}}`),
+		},
+		{
+			name:  "repeated key in a held object",
+			input: `{"notes": [{"a": 1, "a": 2}], "x": {"b": 1, "b": null}}`,
+			msg:   conv(`{"notes": [{"a": 1, "a#2": 2}], "unmapped": {"x": {"b": 1, "b#2": null}}}`),
+		},
+		{
+			name:  "repeated key in a held object lost",
+			input: `{"x": {"b": 1, "b": 2}}`,
+			msg:   conv(`{"unmapped": {"x": {"b": 2}}}`),
+			want:  []string{"$.x.b", "$.x.b"},
 		},
 		{
 			name:  "empty strings and arrays need nothing",
