@@ -1,148 +1,321 @@
 // Package service holds the Connect handlers of smartassist-bridge. They are
-// thin: validate the request, call SmartAssist through the Upstream
-// interface, map the JSON into proto, and translate failures into Connect
-// errors through the one table in errors.go.
+// thin: validate the request, decide which account and credential it may
+// use, read through the cache (which coalesces identical reads and spends
+// SmartAssist's quota once), map the JSON into proto, and translate
+// failures into Connect errors through the one table in errors.go.
 package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
+	"strconv"
+	"time"
 
 	"connectrpc.com/connect/v2"
+	"connectrpc.com/connect/v2/connecthttp"
+	"google.golang.org/protobuf/proto"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/service/cache"
 	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
+	"github.com/smartassist-bridge/smartassist-bridge/service/watch"
 )
 
 // Upstream is the part of the SmartAssist client the handlers use; tests
 // fake it.
 type Upstream interface {
 	GetConversation(ctx context.Context, req smartassist.Request) ([]byte, error)
+	ListConversations(ctx context.Context, req smartassist.ListRequest) ([]byte, error)
 }
 
 var _ Upstream = (*smartassist.Client)(nil)
 
-// ConversationServer implements smartassv1connect.ConversationServiceHandler.
+// Cache reads conversations through a cache that coalesces identical
+// reads; *cache.Cache implements it.
+type Cache interface {
+	Get(ctx context.Context, key cache.Key, maxTTL time.Duration, fill cache.Fill) (cache.Entry, error)
+	Put(ctx context.Context, key cache.Key, maxTTL time.Duration, conv *smartassistv1.Conversation)
+}
+
+// Watcher shares one upstream poller per watched conversation; *watch.Hub
+// implements it.
+type Watcher interface {
+	Subscribe(ctx context.Context, key string, fetch watch.Fetch) <-chan watch.Update
+}
+
+// Options configure a ConversationServer. Upstream is required.
+type Options struct {
+	Upstream Upstream
+	// Cache, when nil, sends every read upstream.
+	Cache Cache
+	// Watcher, when nil, gives every WatchConversation its own poller at
+	// WatchInterval.
+	Watcher       Watcher
+	WatchInterval time.Duration
+	// DefaultAccountID is sent when a request names no account.
+	DefaultAccountID string
+	// AllowedAccounts are the accounts a request may name when the
+	// bridge's own credentials are used (nil: any, e.g. demo mode). With
+	// AllowedAccountsForAll, pass-through callers are held to it too.
+	AllowedAccounts       []string
+	AllowedAccountsForAll bool
+	// CallerAuth says callers authenticate to the bridge with
+	// "Authorization: Bearer": then only the "auth" header carries a
+	// SmartAssist token.
+	CallerAuth bool
+	// Decoder maps SmartAssist JSON to proto, bounding what one answer may
+	// cost; nil means mapping.Conversation with its default limits.
+	Decoder func([]byte) (*smartassistv1.Conversation, error)
+	// MaxConcurrentDecodes bounds how many answers are decoded at once, so
+	// that several hostile answers in parallel cannot add up; 0 means 4.
+	MaxConcurrentDecodes int
+	// MaxResponseBytes caps an encoded response message; 0 means 4 MiB.
+	MaxResponseBytes int
+	// Draining, when not nil, is closed when the server starts draining:
+	// WatchConversation streams then end with UNAVAILABLE, which clients
+	// resume on.
+	Draining <-chan struct{}
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// ConversationServer implements smartassistv1connect.ConversationServiceHandler.
 type ConversationServer struct {
-	upstream       Upstream
-	defaultAccount string
-	log            *slog.Logger
+	upstream      Upstream
+	cache         Cache
+	watcher       Watcher
+	accounts      accountPolicy
+	callerAuth    bool
+	decoder       func([]byte) (*smartassistv1.Conversation, error)
+	decodeSlots   chan struct{}
+	maxResponse   int
+	draining      <-chan struct{}
+	log           *slog.Logger
+	now           func() time.Time
+	watchInterval time.Duration
 }
 
 var _ smartassistv1connect.ConversationServiceHandler = (*ConversationServer)(nil)
 
-// NewConversationServer returns a handler that reads conversations from
-// upstream, sending defaultAccountID as the account when a request names
-// none.
-func NewConversationServer(upstream Upstream, defaultAccountID string, log *slog.Logger) *ConversationServer {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// NewConversationServer returns the handlers.
+func NewConversationServer(o Options) *ConversationServer {
+	s := &ConversationServer{
+		upstream:      o.Upstream,
+		cache:         o.Cache,
+		watcher:       o.Watcher,
+		callerAuth:    o.CallerAuth,
+		decoder:       o.Decoder,
+		maxResponse:   o.MaxResponseBytes,
+		draining:      o.Draining,
+		log:           o.Logger,
+		now:           o.Now,
+		watchInterval: o.WatchInterval,
+		accounts:      accountPolicy{defaultAccount: o.DefaultAccountID, everyone: o.AllowedAccountsForAll},
 	}
-	return &ConversationServer{upstream: upstream, defaultAccount: defaultAccountID, log: log}
+	if o.AllowedAccounts != nil {
+		s.accounts.allowed = map[string]bool{}
+		for _, a := range o.AllowedAccounts {
+			s.accounts.allowed[a] = true
+		}
+	}
+	if s.decoder == nil {
+		s.decoder = mapping.Conversation
+	}
+	slots := o.MaxConcurrentDecodes
+	if slots <= 0 {
+		slots = 4
+	}
+	s.decodeSlots = make(chan struct{}, slots)
+	if s.maxResponse <= 0 {
+		s.maxResponse = 4 << 20
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.watchInterval <= 0 {
+		s.watchInterval = 2 * time.Second
+	}
+	if s.watcher == nil {
+		s.watcher = watch.New(watch.Config{MinInterval: s.watchInterval, Retryable: RetryableWatchError, Logger: s.log})
+	}
+	return s
 }
 
-// forwardedHeaders are the only inbound headers that travel to SmartAssist
-// (besides the credentials, which are read separately): request
-// correlation and trace context. Never everything.
-var forwardedHeaders = []string{"X-Request-Id", "Traceparent", "Tracestate", "Baggage"}
+// call is what every RPC learns about its caller before doing anything.
+type call struct {
+	auth    upstreamAuth
+	account string
+	forward http.Header
+	method  string // HTTP method, "GET" for a Connect GET
+	header  *connect.Header
+}
+
+// begin validates the account and credentials of a call.
+func (s *ConversationServer) begin(ctx context.Context, requestedAccount string) (call, error) {
+	var c call
+	h := new(connect.Header)
+	if info, ok := connect.CallInfoForServerContext(ctx); ok {
+		h = info.RequestHeader()
+		c.header = info.ResponseHeader()
+	}
+	if info, ok := connecthttp.ServerInfoForContext(ctx); ok {
+		c.method = info.HTTPMethod()
+	}
+	c.auth = authFor(h, s.callerAuth, s.now())
+	for _, name := range smartassist.ForwardedHeaders {
+		if v := h.Get(name); v != "" {
+			if c.forward == nil {
+				c.forward = http.Header{}
+			}
+			c.forward.Set(name, v)
+		}
+	}
+	account, ok := s.accounts.account(requestedAccount, c.auth)
+	if !ok {
+		return c, accountNotAllowed(account)
+	}
+	c.account = account
+	return c, nil
+}
 
 // GetConversation returns one conversation.
 func (s *ConversationServer) GetConversation(ctx context.Context, req *smartassistv1.GetConversationRequest) (*smartassistv1.GetConversationResponse, error) {
-	if err := validate(req); err != nil {
+	mask, err := validateGet(req)
+	if err != nil {
 		return nil, err
 	}
-	upReq := smartassist.Request{
-		StreamID:       req.GetStreamId(),
-		ConversationID: req.GetConversationId(),
-		AccountID:      req.GetAccountId(),
-	}
-	if upReq.AccountID == "" {
-		upReq.AccountID = s.defaultAccount
-	}
-	if info, ok := connect.CallInfoForServerContext(ctx); ok {
-		h := info.RequestHeader()
-		upReq.Auth = inboundToken(h)
-		for _, name := range forwardedHeaders {
-			if v := h.Get(name); v != "" {
-				if upReq.Forward == nil {
-					upReq.Forward = http.Header{}
-				}
-				upReq.Forward.Set(name, v)
-			}
-		}
-	}
-	body, err := s.upstream.GetConversation(ctx, upReq)
+	c, err := s.begin(ctx, req.GetAccountId())
 	if err != nil {
-		return nil, upstreamError(ctx, req, err)
+		return nil, err
 	}
-	conv, err := mapping.Conversation(body)
+	entry, err := s.read(ctx, c, req.GetStreamId(), req.GetConversationId())
 	if err != nil {
-		// The cause (with its offset) is for our logs; the caller learns
-		// that SmartAssist, not they, sent something unreadable.
-		s.log.ErrorContext(ctx, "smartassist sent an unreadable conversation",
-			slog.String("stream_id", req.GetStreamId()), slog.String("conversation_id", req.GetConversationId()),
-			slog.Int("bytes", len(body)), slog.String("error", err.Error()))
-		// SmartAssist did answer, so the ErrorInfo says with what status,
-		// as for every other answer: Upstream returns a body only for a
-		// 2xx, and SmartAssist's is 200.
-		meta := map[string]string{"httpStatus": "200"}
-		return nil, newError(connect.CodeInternal, "SmartAssist returned a conversation that is not valid JSON", reasonUpstreamBadResponse, meta).WithCause(err)
+		return nil, err
 	}
-	return &smartassistv1.GetConversationResponse{Conversation: conv}, nil
+	conv, etag := entry.Conversation, entry.ETag
+	if mask != nil {
+		conv = mask.apply(conv)
+		etag = mask.etag(etag)
+	}
+	resp := &smartassistv1.GetConversationResponse{Conversation: conv}
+	if err := s.checkSize(resp); err != nil {
+		return nil, err
+	}
+	if c.header != nil && c.method == http.MethodGet && etag != "" {
+		setCacheHeaders(c.header, etag, entry.Expires.Sub(s.now()))
+	}
+	return resp, nil
 }
 
-// inboundToken returns the caller's SmartAssist JWT: the "auth" header as
-// SmartAssist itself takes it, or an "Authorization: Bearer" header.
-func inboundToken(h *connect.Header) string {
-	if v := strings.TrimSpace(h.Get("Auth")); v != "" {
-		return v
+// read returns a conversation through the cache, fetching it on a miss.
+func (s *ConversationServer) read(ctx context.Context, c call, streamID, conversationID string) (cache.Entry, error) {
+	fill := func(ctx context.Context) (*smartassistv1.Conversation, error) {
+		return s.fetch(ctx, c, streamID, conversationID)
 	}
-	v := strings.TrimSpace(h.Get("Authorization"))
-	if len(v) > len("bearer ") && strings.EqualFold(v[:len("bearer ")], "bearer ") {
-		return strings.TrimSpace(v[len("bearer "):])
+	// Without a cache, or for a pass-through token whose expiry cannot be
+	// read (so an answer could outlive it), every read goes upstream.
+	if s.cache == nil || c.auth.cacheTTL < 0 {
+		conv, err := fill(ctx)
+		if err != nil {
+			return cache.Entry{}, err
+		}
+		return cache.Entry{Conversation: conv}, nil
 	}
-	return ""
+	entry, err := s.cache.Get(ctx, s.cacheKey(c, streamID, conversationID), c.auth.cacheTTL, fill)
+	if err != nil {
+		return cache.Entry{}, asConnectError(ctx, err)
+	}
+	return entry, nil
 }
 
-// validate checks the ids before anything is sent anywhere: only the
-// characters real SmartAssist ids use, so nothing can traverse paths or
-// inject a query into the upstream URL.
-func validate(req *smartassistv1.GetConversationRequest) error {
-	fields := []struct {
-		name, value string
-		optional    bool
-	}{
-		{"stream_id", req.GetStreamId(), false},
-		{"conversation_id", req.GetConversationId(), false},
-		{"account_id", req.GetAccountId(), true},
+func (s *ConversationServer) cacheKey(c call, streamID, conversationID string) cache.Key {
+	return cache.Key{Credential: c.auth.identity, Account: c.account, Stream: streamID, Conversation: conversationID}
+}
+
+// fetch calls SmartAssist once (with the client's retries) and decodes its
+// answer. Its errors are the Connect errors callers see.
+func (s *ConversationServer) fetch(ctx context.Context, c call, streamID, conversationID string) (*smartassistv1.Conversation, error) {
+	body, err := s.upstream.GetConversation(ctx, smartassist.Request{
+		StreamID:       streamID,
+		ConversationID: conversationID,
+		AccountID:      c.account,
+		Auth:           c.auth.token,
+		Forward:        c.forward,
+	})
+	if err != nil {
+		return nil, upstreamError(ctx, streamID, conversationID, err)
 	}
-	var problems []fieldProblem
-	for _, f := range fields {
-		if f.optional && f.value == "" {
-			continue
-		}
-		if err := smartassist.ValidateID(f.name, f.value); err != nil {
-			problems = append(problems, fieldProblem{field: f.name, err: err})
-		}
+	return s.decode(ctx, body, streamID, conversationID)
+}
+
+// decode maps one SmartAssist conversation, at most MaxConcurrentDecodes
+// at a time.
+func (s *ConversationServer) decode(ctx context.Context, body []byte, streamID, conversationID string) (*smartassistv1.Conversation, error) {
+	select {
+	case s.decodeSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, asConnectError(ctx, ctx.Err())
 	}
-	if len(problems) == 0 {
+	conv, err := s.decoder(body)
+	<-s.decodeSlots
+	if err != nil {
+		return nil, s.badUpstreamAnswer(ctx, err, len(body), streamID, conversationID)
+	}
+	return conv, nil
+}
+
+// badUpstreamAnswer reports an answer SmartAssist sent that the bridge
+// cannot map. The cause (already bounded in length by the mapper) is for
+// our logs; the caller learns that SmartAssist, not they, sent it.
+func (s *ConversationServer) badUpstreamAnswer(ctx context.Context, err error, size int, streamID, conversationID string) error {
+	s.log.ErrorContext(ctx, "smartassist sent an answer the bridge cannot map",
+		slog.String("stream_id", streamID), slog.String("conversation_id", conversationID),
+		slog.Int("bytes", size), slog.String("error", err.Error()))
+	// SmartAssist did answer, so the ErrorInfo says with what status, as
+	// for every other answer: Upstream returns a body only for a 2xx.
+	meta := map[string]string{"httpStatus": "200"}
+	if limit, ok := errors.AsType[*mapping.LimitError](err); ok {
+		return newError(connect.CodeResourceExhausted,
+			"SmartAssist's answer is larger than the bridge decodes: "+limit.Error(),
+			reasonUpstreamTooComplex, meta).WithCause(err)
+	}
+	return newError(connect.CodeInternal, "SmartAssist returned a conversation that is not valid JSON", reasonUpstreamBadResponse, meta).WithCause(err)
+}
+
+// checkSize refuses a response larger than MaxResponseBytes before it is
+// encoded and sent: a gRPC client would refuse it anyway, after the
+// bridge had spent the work and the bandwidth.
+func (s *ConversationServer) checkSize(msg proto.Message) error {
+	size := proto.Size(msg)
+	if size <= s.maxResponse {
 		return nil
 	}
-	return invalidArgument(problems)
+	return newError(connect.CodeResourceExhausted,
+		"the response would be "+strconv.Itoa(size)+" bytes, over the bridge's limit of "+strconv.Itoa(s.maxResponse)+
+			" (--max-response-bytes); ask for fewer fields with read_mask",
+		reasonResponseTooLarge, map[string]string{"size": strconv.Itoa(size), "limit": strconv.Itoa(s.maxResponse)})
 }
 
-// ListConversations answers Unimplemented for now.
-// Implemented in the integration branch.
-func (s *ConversationServer) ListConversations(context.Context, *smartassistv1.ListConversationsRequest) (*smartassistv1.ListConversationsResponse, error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.ListConversations is not implemented yet")
+// setCacheHeaders makes a Connect GET cacheable by the caller's browser
+// (private: the answer depends on the credential) for what remains of the
+// entry's life, revalidated with If-None-Match (see bridge's 304
+// handling).
+func setCacheHeaders(h *connect.Header, etag string, remaining time.Duration) {
+	secs := max(int(remaining/time.Second), 0)
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "private, max-age="+strconv.Itoa(secs))
+	for _, v := range CredentialHeaders {
+		h.Add("Vary", v)
+	}
 }
 
-// WatchConversation answers Unimplemented for now.
-// Implemented in the integration branch.
-func (s *ConversationServer) WatchConversation(context.Context, *smartassistv1.WatchConversationRequest, smartassistv1connect.ConversationServiceWatchConversationServerStream) error {
-	return connect.NewError(connect.CodeUnimplemented, "smartassist.v1.ConversationService.WatchConversation is not implemented yet")
-}
+// CredentialHeaders are the request headers an answer depends on: a cache
+// must key on them (Vary), and browsers may send them cross-origin (CORS).
+var CredentialHeaders = []string{"Auth", "Authorization"}

@@ -42,6 +42,10 @@ func (f *fakeUpstream) GetConversation(_ context.Context, req smartassist.Reques
 	return f.body, f.err
 }
 
+func (f *fakeUpstream) ListConversations(context.Context, smartassist.ListRequest) ([]byte, error) {
+	return nil, errors.New("fakeUpstream lists nothing")
+}
+
 func (f *fakeUpstream) requests() []smartassist.Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -52,7 +56,7 @@ func (f *fakeUpstream) requests() []smartassist.Request {
 // and returns a client of it.
 func newInProcessClient(upstream service.Upstream, defaultAccount string, log *slog.Logger) smartassistv1connect.ConversationServiceClient {
 	server := connect.NewServer()
-	smartassistv1connect.RegisterConversationServiceHandler(server, service.NewConversationServer(upstream, defaultAccount, log))
+	smartassistv1connect.RegisterConversationServiceHandler(server, service.NewConversationServer(service.Options{Upstream: upstream, DefaultAccountID: defaultAccount, Logger: log}))
 	return smartassistv1connect.NewConversationServiceClient(connect.NewClient(connectinprocess.New(server)))
 }
 
@@ -268,7 +272,7 @@ func TestUnreadableConversation(t *testing.T) {
 	if diff := cmp.Diff(want, info, protocmp.Transform()); diff != "" {
 		t.Errorf("ErrorInfo (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(logs.String(), "unreadable conversation") || !strings.Contains(logs.String(), "conversation_id="+demo.ConversationID) {
+	if !strings.Contains(logs.String(), "an answer the bridge cannot map") || !strings.Contains(logs.String(), "conversation_id="+demo.ConversationID) {
 		t.Errorf("no log line naming the conversation:\n%s", logs.String())
 	}
 }

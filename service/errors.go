@@ -13,6 +13,7 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
@@ -39,6 +40,13 @@ const (
 	reasonUpstreamBadResponse = "UPSTREAM_BAD_RESPONSE"
 	reasonCanceled            = "CANCELED"
 	reasonDeadlineExceeded    = "DEADLINE_EXCEEDED"
+	reasonStreamNotFound      = "STREAM_NOT_FOUND"
+	reasonQuotaExhausted      = "QUOTA_EXHAUSTED"
+	reasonCredentials         = "CREDENTIALS_UNAVAILABLE"
+	reasonAccountNotAllowed   = "ACCOUNT_NOT_ALLOWED"
+	reasonResponseTooLarge    = "RESPONSE_TOO_LARGE"
+	reasonUpstreamTooComplex  = "UPSTREAM_RESPONSE_TOO_COMPLEX"
+	reasonDraining            = "DRAINING"
 )
 
 // statusRow is one row of the upstream-status table.
@@ -67,6 +75,9 @@ func (r statusRow) format(streamID, conversationID string) string {
 // trouble (we already retried where safe), not a bug of ours.
 var statusTable = map[int]statusRow{
 	400: {connect.CodeInvalidArgument, reasonUpstreamBadRequest, "SmartAssist rejected the request for conversation %[2]q in stream %[1]q"},
+	// 408: SmartAssist gave up waiting for our request; retried, then
+	// as transient as a 503.
+	408: {connect.CodeUnavailable, reasonUnavailable, "SmartAssist timed out reading the request (HTTP 408)"},
 	401: {connect.CodeUnauthenticated, reasonUnauthenticated, "SmartAssist did not accept the credentials"},
 	403: {connect.CodePermissionDenied, reasonPermissionDenied, "SmartAssist denied access to stream %[1]q"},
 	404: {connect.CodeNotFound, reasonNotFound, "SmartAssist has no conversation %[2]q in stream %[1]q"},
@@ -97,7 +108,9 @@ func statusRowFor(status int) statusRow {
 // ErrorInfo, and names no token, secret or upstream body: SmartAssist's own
 // error code and (already truncated) message travel in the ErrorInfo
 // metadata.
-func upstreamError(ctx context.Context, req *smartassistv1.GetConversationRequest, err error) *connect.Error {
+//
+// conversationID is empty for a list call.
+func upstreamError(ctx context.Context, streamID, conversationID string, err error) *connect.Error {
 	var ue *smartassist.Error
 	if !errors.As(err, &ue) {
 		return newError(connect.CodeInternal, "calling SmartAssist failed", reasonInternal, nil).WithCause(err)
@@ -116,7 +129,10 @@ func upstreamError(ctx context.Context, req *smartassistv1.GetConversationReques
 	switch ue.Kind {
 	case smartassist.KindStatus:
 		row := statusRowFor(ue.HTTPStatus)
-		cerr = newError(row.code, row.format(req.GetStreamId(), req.GetConversationId()), row.reason, meta)
+		if conversationID == "" && ue.HTTPStatus == 404 {
+			row = statusRow{connect.CodeNotFound, reasonStreamNotFound, "SmartAssist has no stream %[1]q"}
+		}
+		cerr = newError(row.code, row.format(streamID, conversationID), row.reason, meta)
 		if ue.HTTPStatus == 429 || (row.code == connect.CodeUnavailable && ue.RetryAfter > 0) {
 			delay := ue.RetryAfter
 			if delay <= 0 {
@@ -140,12 +156,87 @@ func upstreamError(ctx context.Context, req *smartassistv1.GetConversationReques
 		cerr = newError(connect.CodeInternal, "SmartAssist's answer could not be read", reasonUpstreamBadResponse, meta)
 	case smartassist.KindNoCredentials:
 		cerr = newError(connect.CodeUnauthenticated, "no SmartAssist credentials: send an auth or authorization: Bearer header, or configure the bridge with --client-id and --client-secret", reasonMissingCredentials, meta)
+	case smartassist.KindQuotaExhausted:
+		// The bridge's own guard: SmartAssist never saw this request.
+		cerr = newError(connect.CodeResourceExhausted,
+			"the account's SmartAssist request budget (--upstream-rate) has no free slot before this call's deadline; retry after the RetryInfo delay",
+			reasonQuotaExhausted, meta)
+		cerr = withDetail(cerr, &errdetails.RetryInfo{RetryDelay: durationpb.New(ue.RetryAfter)})
+	case smartassist.KindTokenSource:
+		// Our credentials could not be produced: the server's fault, not
+		// the caller's.
+		cerr = newError(connect.CodeInternal, "the bridge could not produce its SmartAssist credentials", reasonCredentials, meta)
 	case smartassist.KindInvalidRequest:
 		cerr = newError(connect.CodeInvalidArgument, "the request cannot be sent to SmartAssist", reasonInvalidArgument, meta)
 	default:
 		cerr = newError(connect.CodeInternal, "calling SmartAssist failed", reasonInternal, meta)
 	}
 	return cerr.WithCause(err)
+}
+
+// asConnectError returns err as the caller should see it: our own errors
+// as they are, and the end of the call's context as CANCELED or
+// DEADLINE_EXCEEDED.
+func asConnectError(ctx context.Context, err error) error {
+	if cerr, ok := errors.AsType[*connect.Error](err); ok {
+		return cerr
+	}
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(context.Cause(ctx), context.Canceled):
+		return newError(connect.CodeCanceled, "the call was canceled", reasonCanceled, nil).WithCause(err)
+	case errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil:
+		return newError(connect.CodeDeadlineExceeded, "the call's deadline passed before SmartAssist answered", reasonDeadlineExceeded, nil).WithCause(err)
+	}
+	return newError(connect.CodeInternal, "reading the conversation failed", reasonInternal, nil).WithCause(err)
+}
+
+// accountNotAllowed refuses an account the bridge may not read with the
+// credentials at hand, before anything is sent.
+func accountNotAllowed(account string) *connect.Error {
+	msg := "account " + strconv.Quote(account) + " is not one the bridge serves (--allowed-accounts)"
+	if account == "" {
+		msg = "the request names no account_id and the bridge has no --account-id"
+	}
+	return newError(connect.CodePermissionDenied, msg, reasonAccountNotAllowed, nil)
+}
+
+// validateGet checks the ids before anything is sent anywhere: only the
+// characters real SmartAssist ids use, so nothing can traverse paths or
+// inject a query into the upstream URL.
+func validateGet(req *smartassistv1.GetConversationRequest) (*readMask, error) {
+	return validateOne(req.GetStreamId(), req.GetConversationId(), req.GetAccountId(), req.GetReadMask())
+}
+
+func validateWatch(req *smartassistv1.WatchConversationRequest) (*readMask, error) {
+	return validateOne(req.GetStreamId(), req.GetConversationId(), req.GetAccountId(), req.GetReadMask())
+}
+
+func validateOne(streamID, conversationID, accountID string, m *fieldmaskpb.FieldMask) (*readMask, error) {
+	fields := []struct {
+		name, value string
+		optional    bool
+	}{
+		{"stream_id", streamID, false},
+		{"conversation_id", conversationID, false},
+		{"account_id", accountID, true},
+	}
+	var problems []fieldProblem
+	for _, f := range fields {
+		if f.optional && f.value == "" {
+			continue
+		}
+		if err := smartassist.ValidateID(f.name, f.value); err != nil {
+			problems = append(problems, fieldProblem{field: f.name, err: err})
+		}
+	}
+	mask, err := parseReadMask(m)
+	if err != nil {
+		problems = append(problems, fieldProblem{field: "read_mask", err: fmt.Errorf("read_mask: %w", err)})
+	}
+	if len(problems) > 0 {
+		return nil, invalidArgument(problems)
+	}
+	return mask, nil
 }
 
 // fieldProblem is one invalid request field.

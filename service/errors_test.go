@@ -100,6 +100,10 @@ func TestUpstreamErrorTable(t *testing.T) {
 		{name: "bad body", err: &smartassist.Error{Kind: smartassist.KindBadBody, HTTPStatus: 200, Attempts: 1}, wantCode: connect.CodeInternal, wantReason: "UPSTREAM_BAD_RESPONSE", wantMeta: map[string]string{"attempts": "1", "httpStatus": "200"}},
 		{name: "no credentials", err: &smartassist.Error{Kind: smartassist.KindNoCredentials}, wantCode: connect.CodeUnauthenticated, wantReason: "MISSING_CREDENTIALS", wantMeta: map[string]string{"attempts": "0"}},
 		{name: "invalid request", err: &smartassist.Error{Kind: smartassist.KindInvalidRequest}, wantCode: connect.CodeInvalidArgument, wantReason: "INVALID_ARGUMENT", wantMeta: map[string]string{"attempts": "0"}},
+		{name: "quota exhausted", err: &smartassist.Error{Kind: smartassist.KindQuotaExhausted, RetryAfter: 1500 * time.Millisecond}, wantCode: connect.CodeResourceExhausted, wantReason: "QUOTA_EXHAUSTED", wantMeta: map[string]string{"attempts": "0"}, wantRetry: 1500 * time.Millisecond},
+		{name: "token source failed", err: &smartassist.Error{Kind: smartassist.KindTokenSource}, wantCode: connect.CodeInternal, wantReason: "CREDENTIALS_UNAVAILABLE", wantMeta: map[string]string{"attempts": "0"}},
+		{name: "408 after retries", err: &smartassist.Error{Kind: smartassist.KindStatus, HTTPStatus: 408, Attempts: 3}, wantCode: connect.CodeUnavailable, wantReason: "UPSTREAM_UNAVAILABLE", wantMeta: map[string]string{"attempts": "3", "httpStatus": "408"}},
+		{name: "body cut off", err: &smartassist.Error{Kind: smartassist.KindTransport, HTTPStatus: 200, Attempts: 3}, wantCode: connect.CodeUnavailable, wantReason: "UPSTREAM_UNAVAILABLE", wantMeta: map[string]string{"attempts": "3", "httpStatus": "200"}},
 		{name: "unknown kind", err: &smartassist.Error{}, wantCode: connect.CodeInternal},
 		{name: "not a smartassist error", err: errors.New("secret-cause-9c2"), wantCode: connect.CodeInternal, wantNotInMsg: "secret-cause-9c2"},
 	}
@@ -112,7 +116,7 @@ func TestUpstreamErrorTable(t *testing.T) {
 				ctx, cancel = context.WithDeadline(ctx, time.Now().Add(-time.Second))
 				defer cancel()
 			}
-			h := service.NewConversationServer(&fakeUpstream{err: tt.err}, "", nil)
+			h := service.NewConversationServer(service.Options{Upstream: &fakeUpstream{err: tt.err}})
 			_, err := h.GetConversation(ctx, sampleRequest())
 
 			var cerr *connect.Error

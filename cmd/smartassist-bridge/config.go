@@ -8,9 +8,21 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/smartassist-bridge/smartassist-bridge/service/quota"
+	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
 )
+
+// defaultMaxUpstreamValues is --max-upstream-values' default: far above a
+// real conversation (the generated 1 MiB test conversation holds about
+// 60,000 values) and far below what an 8 MiB body of "0,0,0,..." holds
+// (about 4 million).
+const defaultMaxUpstreamValues = 500_000
 
 // envPrefix is the prefix of every flag's environment fallback:
 // --client-secret is also SMARTASSIST_BRIDGE_CLIENT_SECRET.
@@ -30,17 +42,41 @@ type Config struct {
 	JWTJTI           bool
 	JWTTTL           time.Duration
 
-	UpstreamTimeout  time.Duration
-	UpstreamAttempts int
-	MaxUpstreamBytes int64
-	MaxRequestBytes  int
+	UpstreamTimeout        time.Duration
+	UpstreamAttemptTimeout time.Duration
+	UpstreamAttempts       int
+	MaxUpstreamBytes       int64
+	MaxUpstreamValues      int
+	MaxConcurrentDecodes   int
+	MaxRequestBytes        int
+	MaxResponseBytes       int
+
+	// Callers: who may use the bridge, and with which accounts.
+	CallerJWKSFile              string
+	CallerIssuer                string
+	CallerAudience              string
+	AllowUnauthenticatedCallers bool
+	AllowedAccounts             []string
+
+	// Quota stewardship: cache, coalescing and the per-account budget.
+	Cache          bool
+	CacheClosedTTL time.Duration
+	CacheLiveTTL   time.Duration
+	CacheMaxBytes  int64
+	UpstreamRate   quota.Rate
+	RedisURL       string // never logged: it may hold a password
+	Replicas       int
+	WatchInterval  time.Duration
 
 	CORSOrigins []string
 	TLSCert     string
 	TLSKey      string
+	TLSClientCA string
 
-	ShutdownTimeout time.Duration
-	DrainDelay      time.Duration
+	RequestReadTimeout   time.Duration
+	ResponseWriteTimeout time.Duration
+	ShutdownTimeout      time.Duration
+	DrainDelay           time.Duration
 
 	LogFormat string
 	LogLevel  string
@@ -48,6 +84,14 @@ type Config struct {
 
 // Demo reports whether the bridge serves the embedded sample upstream.
 func (c *Config) Demo() bool { return c.Upstream == "" }
+
+// LendsCredentials reports whether the bridge calls SmartAssist with its
+// own credentials (client credentials), rather than only with tokens its
+// callers bring.
+func (c *Config) LendsCredentials() bool { return c.ClientID != "" }
+
+// CallerAuth reports whether callers must present a verified JWT.
+func (c *Config) CallerAuth() bool { return c.CallerJWKSFile != "" }
 
 // envName is the environment variable of a flag.
 func envName(flagName string) string {
@@ -59,7 +103,7 @@ func envName(flagName string) string {
 // came from the environment).
 func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) (*Config, error) {
 	var c Config
-	var cors string
+	var cors, allowedAccounts, upstreamRate string
 	fs := flag.NewFlagSet("smartassist-bridge", flag.ContinueOnError)
 	fs.SetOutput(usageOut)
 	fs.StringVar(&c.Listen, "listen", ":8080", "address serving gRPC, gRPC-Web and Connect (host:port)")
@@ -72,12 +116,32 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.BoolVar(&c.JWTJTI, "jwt-jti", false, "add a unique jti claim, minting a fresh JWT per upstream request")
 	fs.DurationVar(&c.JWTTTL, "jwt-ttl", time.Hour, "lifetime of minted JWTs")
 	fs.DurationVar(&c.UpstreamTimeout, "upstream-timeout", 10*time.Second, "cap on one SmartAssist call, retries included")
+	fs.DurationVar(&c.UpstreamAttemptTimeout, "upstream-attempt-timeout", 4*time.Second, "cap on one SmartAssist attempt, so a hung attempt leaves time for a retry")
 	fs.IntVar(&c.UpstreamAttempts, "upstream-attempts", 3, "SmartAssist attempts per call, the first included (1 disables retries)")
 	fs.Int64Var(&c.MaxUpstreamBytes, "max-upstream-bytes", 8<<20, "largest SmartAssist response body accepted")
+	fs.IntVar(&c.MaxUpstreamValues, "max-upstream-values", defaultMaxUpstreamValues, "most JSON values (objects, arrays, scalars) one SmartAssist answer may hold")
+	fs.IntVar(&c.MaxConcurrentDecodes, "max-concurrent-decodes", 4, "most SmartAssist answers decoded at once; others wait their turn")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest RPC request message accepted")
+	fs.IntVar(&c.MaxResponseBytes, "max-response-bytes", 4<<20, "largest RPC response message sent (gRPC clients refuse more than 4 MiB by default)")
+	fs.StringVar(&c.CallerJWKSFile, "caller-jwks-file", "", "JWKS file of the keys that sign callers' JWTs (Authorization: Bearer); reloaded when it changes")
+	fs.StringVar(&c.CallerIssuer, "caller-issuer", "", "required iss of callers' JWTs")
+	fs.StringVar(&c.CallerAudience, "caller-audience", "", "required aud of callers' JWTs")
+	fs.BoolVar(&c.AllowUnauthenticatedCallers, "allow-unauthenticated-callers", false, "accept callers without a JWT while lending client credentials (only when something in front, e.g. a mesh, authenticates them)")
+	fs.StringVar(&allowedAccounts, "allowed-accounts", "", "comma-separated account_id values a request may name with the bridge's credentials; default: only --account-id")
+	fs.BoolVar(&c.Cache, "cache", true, "cache conversations and coalesce identical reads; false sends every call upstream")
+	fs.DurationVar(&c.CacheClosedTTL, "cache-closed-ttl", 10*time.Minute, "how long a CLOSED conversation is served from the cache")
+	fs.DurationVar(&c.CacheLiveTTL, "cache-live-ttl", 5*time.Second, "how long a conversation that is not CLOSED is served from the cache")
+	fs.Int64Var(&c.CacheMaxBytes, "cache-max-bytes", 64<<20, "bound of the local conversation cache, in encoded bytes")
+	fs.StringVar(&upstreamRate, "upstream-rate", "60/1m", "SmartAssist requests allowed per account, N/DURATION, in any window of DURATION; 0 disables the guard")
+	fs.StringVar(&c.RedisURL, "redis-url", "", "redis://host:port/db shared by the replicas for the cache, coalescing, quota and watch pollers; empty keeps them per process")
+	fs.IntVar(&c.Replicas, "replicas", 1, "replicas sharing the account's quota; without Redis each replica takes 1/replicas of --upstream-rate")
+	fs.DurationVar(&c.WatchInterval, "watch-interval", 2*time.Second, "shortest time between two upstream polls of a watched conversation")
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins allowed to call (e.g. https://app.example.com); none by default")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key serves TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "PEM private key file")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
+	fs.DurationVar(&c.RequestReadTimeout, "request-read-timeout", 30*time.Second, "time a request body has to arrive")
+	fs.DurationVar(&c.ResponseWriteTimeout, "response-write-timeout", 30*time.Second, "time a response write may block on a client that does not read")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 20*time.Second, "time in-flight calls get to finish on SIGTERM")
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "time between reporting NOT_SERVING and closing the listener on SIGTERM")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
@@ -113,7 +177,10 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 		return nil, envErr
 	}
 	c.CORSOrigins = splitList(cors)
-	if err := c.validate(given, fromEnv); err != nil {
+	c.AllowedAccounts = splitList(allowedAccounts)
+	rate, rateErr := quota.ParseRate(upstreamRate)
+	c.UpstreamRate = rate
+	if err := c.validate(given, fromEnv, rateErr); err != nil {
 		return nil, err
 	}
 	if c.ClientSecretFile != "" {
@@ -140,7 +207,7 @@ func splitList(s string) []string {
 }
 
 // validate checks every setting, reporting all problems at once.
-func (c *Config) validate(given, fromEnv map[string]bool) error {
+func (c *Config) validate(given, fromEnv map[string]bool, rateErr error) error {
 	var errs []error
 	bad := func(flagName, format string, args ...any) {
 		where := "--" + flagName
@@ -201,10 +268,15 @@ func (c *Config) validate(given, fromEnv map[string]bool) error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("tls-cert", "--tls-cert and --tls-key go together")
 	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		bad("tls-client-ca", "needs --tls-cert and --tls-key: client certificates are verified on the TLS listener")
+	}
+	c.validateCallers(bad)
+	c.validateQuota(bad, rateErr)
 	for _, f := range []struct {
 		name string
 		path string
-	}{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}, {"client-secret-file", c.ClientSecretFile}} {
+	}{{"tls-cert", c.TLSCert}, {"tls-key", c.TLSKey}, {"tls-client-ca", c.TLSClientCA}, {"client-secret-file", c.ClientSecretFile}, {"caller-jwks-file", c.CallerJWKSFile}} {
 		if f.path == "" {
 			continue
 		}
@@ -214,6 +286,28 @@ func (c *Config) validate(given, fromEnv map[string]bool) error {
 	}
 	if c.UpstreamTimeout <= 0 {
 		bad("upstream-timeout", "must be positive, got %s", c.UpstreamTimeout)
+	}
+	if !given["upstream-attempt-timeout"] {
+		// The default yields to a shorter --upstream-timeout.
+		c.UpstreamAttemptTimeout = min(c.UpstreamAttemptTimeout, max(c.UpstreamTimeout, 0))
+	}
+	if c.UpstreamAttemptTimeout <= 0 || c.UpstreamAttemptTimeout > c.UpstreamTimeout {
+		bad("upstream-attempt-timeout", "must be positive and at most --upstream-timeout (%s), got %s", c.UpstreamTimeout, c.UpstreamAttemptTimeout)
+	}
+	if c.MaxUpstreamValues < 1000 {
+		bad("max-upstream-values", "must be at least 1000, got %d", c.MaxUpstreamValues)
+	}
+	if c.MaxConcurrentDecodes < 1 {
+		bad("max-concurrent-decodes", "must be at least 1, got %d", c.MaxConcurrentDecodes)
+	}
+	if c.MaxResponseBytes < 1024 {
+		bad("max-response-bytes", "must be at least 1024, got %d", c.MaxResponseBytes)
+	}
+	if c.RequestReadTimeout <= 0 || c.RequestReadTimeout > time.Minute {
+		bad("request-read-timeout", "must be positive and at most 1m, got %s", c.RequestReadTimeout)
+	}
+	if c.ResponseWriteTimeout <= 0 {
+		bad("response-write-timeout", "must be positive, got %s", c.ResponseWriteTimeout)
 	}
 	if c.UpstreamAttempts < 1 || c.UpstreamAttempts > 10 {
 		bad("upstream-attempts", "must be 1 to 10, got %d", c.UpstreamAttempts)
@@ -252,6 +346,67 @@ func (c *Config) validate(given, fromEnv map[string]bool) error {
 	return errors.Join(errs...)
 }
 
+// validateCallers refuses the insecure configurations: lending the
+// bridge's SmartAssist credentials to whoever can reach the port.
+func (c *Config) validateCallers(bad func(flagName, format string, args ...any)) {
+	if !c.CallerAuth() && c.CallerIssuer != "" {
+		bad("caller-issuer", "only applies with --caller-jwks-file")
+	}
+	if !c.CallerAuth() && c.CallerAudience != "" {
+		bad("caller-audience", "only applies with --caller-jwks-file")
+	}
+	if c.LendsCredentials() && !c.CallerAuth() {
+		if !c.AllowUnauthenticatedCallers {
+			bad("client-id", "lends the bridge's SmartAssist credentials to anyone who can reach --listen: "+
+				"set --caller-jwks-file (with --caller-issuer and --caller-audience) so callers must present a JWT, "+
+				"or, if something in front of the bridge (a mesh, a gateway) already authenticates every caller, "+
+				"accept the risk with --allow-unauthenticated-callers")
+		}
+		for _, o := range c.CORSOrigins {
+			if o == "*" {
+				bad("cors-origins", "'*' with client credentials and no caller authentication lets any web page a user opens read conversations through their browser: "+
+					"list the origins of your frontends, or set --caller-jwks-file")
+			}
+		}
+	}
+	if c.AllowUnauthenticatedCallers && c.CallerAuth() {
+		bad("allow-unauthenticated-callers", "contradicts --caller-jwks-file: choose one")
+	}
+	if c.Demo() && len(c.AllowedAccounts) > 0 {
+		bad("allowed-accounts", "is set but --upstream is not: demo mode has no accounts")
+	}
+	for _, a := range c.AllowedAccounts {
+		if err := smartassist.ValidateID("account_id", a); err != nil {
+			bad("allowed-accounts", "%v", err)
+		}
+	}
+}
+
+// validateQuota checks the cache, quota and Redis settings.
+func (c *Config) validateQuota(bad func(flagName, format string, args ...any), rateErr error) {
+	if rateErr != nil {
+		bad("upstream-rate", "%v", rateErr)
+	}
+	if c.CacheClosedTTL < 0 || c.CacheLiveTTL < 0 {
+		bad("cache-closed-ttl", "TTLs must not be negative")
+	}
+	if c.CacheMaxBytes < 1<<20 {
+		bad("cache-max-bytes", "must be at least 1 MiB, got %d", c.CacheMaxBytes)
+	}
+	if c.Replicas < 1 {
+		bad("replicas", "must be at least 1, got %d", c.Replicas)
+	}
+	if c.WatchInterval < 100*time.Millisecond {
+		bad("watch-interval", "must be at least 100ms, got %s", c.WatchInterval)
+	}
+	if c.RedisURL != "" {
+		// redis.ParseURL's errors can quote the URL, password included.
+		if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			bad("redis-url", "not a redis:// or rediss:// URL (the value is not repeated: it may hold a password)")
+		}
+	}
+}
+
 // flagErrHelp is flag.ErrHelp: -h prints usage and exits cleanly.
 var flagErrHelp = flag.ErrHelp
 
@@ -261,4 +416,24 @@ func isFlagSyntaxError(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "flag provided but not defined") || strings.HasPrefix(msg, "invalid value") ||
 		strings.HasPrefix(msg, "invalid boolean") || strings.HasPrefix(msg, "bad flag syntax") || strings.HasPrefix(msg, "flag needs an argument")
+}
+
+// allowedAccounts is the account policy: the accounts a request may name
+// when the bridge's own credentials are used, and whether an explicit
+// --allowed-accounts holds pass-through callers to the list too. The
+// default account (--account-id, possibly none) is always allowed: a
+// request naming no account uses it.
+func (c *Config) allowedAccounts() (accounts []string, forAll bool) {
+	accounts = append([]string{c.AccountID}, c.AllowedAccounts...)
+	return accounts, len(c.AllowedAccounts) > 0
+}
+
+// sortedDetail renders a health detail map as sorted "key: value" lines.
+func sortedDetail(m map[string]string) []string {
+	lines := make([]string, 0, len(m))
+	for k, v := range m {
+		lines = append(lines, k+": "+v)
+	}
+	slices.Sort(lines)
+	return lines
 }

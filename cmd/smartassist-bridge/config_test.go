@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/smartassist-bridge/smartassist-bridge/service/quota"
 )
 
 // env is a getenv over a map.
@@ -21,16 +23,29 @@ func env(m map[string]string) func(string) string {
 // defaults is the configuration with no flags and no environment.
 func defaults() Config {
 	return Config{
-		Listen:           ":8080",
-		AdminListen:      ":9090",
-		JWTTTL:           time.Hour,
-		UpstreamTimeout:  10 * time.Second,
-		UpstreamAttempts: 3,
-		MaxUpstreamBytes: 8 << 20,
-		MaxRequestBytes:  1 << 20,
-		ShutdownTimeout:  20 * time.Second,
-		LogFormat:        "text",
-		LogLevel:         "info",
+		Listen:                 ":8080",
+		AdminListen:            ":9090",
+		JWTTTL:                 time.Hour,
+		UpstreamTimeout:        10 * time.Second,
+		UpstreamAttemptTimeout: 4 * time.Second,
+		UpstreamAttempts:       3,
+		MaxUpstreamBytes:       8 << 20,
+		MaxUpstreamValues:      defaultMaxUpstreamValues,
+		MaxConcurrentDecodes:   4,
+		MaxRequestBytes:        1 << 20,
+		MaxResponseBytes:       4 << 20,
+		Cache:                  true,
+		CacheClosedTTL:         10 * time.Minute,
+		CacheLiveTTL:           5 * time.Second,
+		CacheMaxBytes:          64 << 20,
+		UpstreamRate:           quota.Rate{N: 60, Per: time.Minute},
+		Replicas:               1,
+		WatchInterval:          2 * time.Second,
+		RequestReadTimeout:     30 * time.Second,
+		ResponseWriteTimeout:   30 * time.Second,
+		ShutdownTimeout:        20 * time.Second,
+		LogFormat:              "text",
+		LogLevel:               "info",
 	}
 }
 
@@ -50,6 +65,7 @@ func TestParseConfig(t *testing.T) {
 	secretFile := writeFile(t, "secret", "  file-secret-value\n")
 	certFile := writeFile(t, "cert.pem", "not checked here")
 	keyFile := writeFile(t, "key.pem", "not checked here")
+	jwksFile := writeFile(t, "jwks.json", "not checked here")
 	const upstream = "https://smartassist.example"
 
 	tests := []struct {
@@ -66,10 +82,10 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "client credentials with a secret file",
-			args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret-file", secretFile, "--jwt-jti", "--jwt-ttl", "10m"},
+			args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret-file", secretFile, "--jwt-jti", "--jwt-ttl", "10m", "--caller-jwks-file", jwksFile},
 			want: func(c *Config) {
 				c.Upstream, c.ClientID, c.ClientSecretFile, c.ClientSecret = upstream, "cs-1", secretFile, "file-secret-value"
-				c.JWTJTI, c.JWTTTL = true, 10*time.Minute
+				c.JWTJTI, c.JWTTTL, c.CallerJWKSFile = true, 10*time.Minute, jwksFile
 			},
 		},
 		{
@@ -78,8 +94,13 @@ func TestParseConfig(t *testing.T) {
 				"SMARTASSIST_BRIDGE_UPSTREAM":      upstream,
 				"SMARTASSIST_BRIDGE_CLIENT_ID":     "cs-env",
 				"SMARTASSIST_BRIDGE_CLIENT_SECRET": "env-secret",
+				// Accepting the risk from the environment, as a mesh
+				// deployment would.
+				"SMARTASSIST_BRIDGE_ALLOW_UNAUTHENTICATED_CALLERS": "true",
 			},
-			want: func(c *Config) { c.Upstream, c.ClientID, c.ClientSecret = upstream, "cs-env", "env-secret" },
+			want: func(c *Config) {
+				c.Upstream, c.ClientID, c.ClientSecret, c.AllowUnauthenticatedCallers = upstream, "cs-env", "env-secret", true
+			},
 		},
 		{
 			name: "environment fallback",
@@ -95,6 +116,7 @@ func TestParseConfig(t *testing.T) {
 			},
 			want: func(c *Config) {
 				c.Upstream, c.Listen, c.UpstreamTimeout = "http://127.0.0.1:9999/prefix", "127.0.0.1:1", 3*time.Second
+				c.UpstreamAttemptTimeout = 3 * time.Second // the default yields to the shorter call timeout
 				c.CORSOrigins = []string{"https://a.example", "http://b.example:8080"}
 				c.LogFormat, c.LogLevel, c.DrainDelay = "json", "debug", 5*time.Second
 			},
@@ -112,12 +134,23 @@ func TestParseConfig(t *testing.T) {
 				"--tls-cert", certFile, "--tls-key", keyFile, "--upstream-attempts", "1",
 				"--max-upstream-bytes", "1024", "--max-request-bytes", "1024",
 				"--shutdown-timeout", "1s", "--drain-delay", "0s", "--cors-origins", "*",
-				"--log-level", "warn",
+				"--log-level", "warn", "--tls-client-ca", certFile,
+				"--allowed-accounts", "acc-1, acc-2", "--caller-jwks-file", jwksFile, "--caller-issuer", "https://idp.example",
+				"--caller-audience", "bridge", "--cache=false", "--cache-closed-ttl", "1m", "--cache-live-ttl", "1s",
+				"--cache-max-bytes", "1048576", "--upstream-rate", "10/10s", "--redis-url", "redis://:pw@127.0.0.1:6379/2",
+				"--replicas", "3", "--watch-interval", "500ms", "--request-read-timeout", "5s", "--response-write-timeout", "6s",
+				"--max-response-bytes", "2048", "--max-upstream-values", "1000", "--max-concurrent-decodes", "2",
+				"--upstream-attempt-timeout", "1s",
 			},
 			want: func(c *Config) {
 				c.Upstream, c.Listen, c.AdminListen, c.TLSCert, c.TLSKey = upstream, "127.0.0.1:0", "", certFile, keyFile
 				c.UpstreamAttempts, c.MaxUpstreamBytes, c.MaxRequestBytes, c.ShutdownTimeout = 1, 1024, 1024, time.Second
-				c.CORSOrigins, c.LogLevel = []string{"*"}, "warn"
+				c.CORSOrigins, c.LogLevel, c.TLSClientCA = []string{"*"}, "warn", certFile
+				c.AllowedAccounts, c.CallerJWKSFile, c.CallerIssuer, c.CallerAudience = []string{"acc-1", "acc-2"}, jwksFile, "https://idp.example", "bridge"
+				c.Cache, c.CacheClosedTTL, c.CacheLiveTTL, c.CacheMaxBytes = false, time.Minute, time.Second, 1<<20
+				c.UpstreamRate, c.RedisURL, c.Replicas, c.WatchInterval = quota.Rate{N: 10, Per: 10 * time.Second}, "redis://:pw@127.0.0.1:6379/2", 3, 500*time.Millisecond
+				c.RequestReadTimeout, c.ResponseWriteTimeout, c.MaxResponseBytes = 5*time.Second, 6*time.Second, 2048
+				c.MaxUpstreamValues, c.MaxConcurrentDecodes, c.UpstreamAttemptTimeout = 1000, 2, time.Second
 			},
 		},
 	}
@@ -186,10 +219,46 @@ func TestParseConfigErrors(t *testing.T) {
 		{name: "secret file without id", args: []string{"--upstream", upstream, "--client-secret-file", secretFile}, want: []string{"--client-secret: ", "needs --client-id"}},
 		{name: "secret and secret file", args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret", "s", "--client-secret-file", secretFile}, want: []string{"--client-secret: ", "not both"}},
 		{name: "missing secret file", args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret-file", missing}, want: []string{"--client-secret-file: ", "cannot read"}},
-		{name: "empty secret file", args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret-file", emptyFile}, want: []string{"--client-secret-file", "empty"}},
+		{name: "empty secret file", args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret-file", emptyFile, "--allow-unauthenticated-callers"}, want: []string{"--client-secret-file", "empty"}},
 		{name: "jti without client id", args: []string{"--upstream", upstream, "--jwt-jti"}, want: []string{"--jwt-jti: "}},
 		{name: "short jwt ttl", args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret", "s", "--jwt-ttl", "30s"}, want: []string{"--jwt-ttl: "}},
 		{name: "secret never echoed", args: []string{"--client-id", "cs-1", "--client-secret", "very-secret-value"}, want: []string{"--client-secret: "}, notWant: []string{"very-secret-value"}},
+
+		// Secure by default: the bridge's credentials are not lent to
+		// whoever reaches the port.
+		{
+			name:    "client credentials without caller auth",
+			args:    []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret", "very-secret-value"},
+			want:    []string{"--client-id: ", "--caller-jwks-file", "--allow-unauthenticated-callers"},
+			notWant: []string{"very-secret-value"},
+		},
+		{
+			name: "client credentials, unauthenticated callers and any origin",
+			args: []string{"--upstream", upstream, "--client-id", "cs-1", "--client-secret", "s", "--allow-unauthenticated-callers", "--cors-origins", "*"},
+			want: []string{"--cors-origins: ", "any web page"},
+		},
+		{name: "issuer without jwks", args: []string{"--upstream", upstream, "--caller-issuer", "x"}, want: []string{"--caller-issuer: ", "--caller-jwks-file"}},
+		{name: "audience without jwks", args: []string{"--upstream", upstream, "--caller-audience", "x"}, want: []string{"--caller-audience: "}},
+		{name: "missing jwks file", args: []string{"--upstream", upstream, "--caller-jwks-file", missing}, want: []string{"--caller-jwks-file: ", "cannot read"}},
+		{name: "allow-unauthenticated with jwks", args: []string{"--upstream", upstream, "--caller-jwks-file", secretFile, "--allow-unauthenticated-callers"}, want: []string{"--allow-unauthenticated-callers: "}},
+		{name: "bad allowed account", args: []string{"--upstream", upstream, "--allowed-accounts", "ok,../x"}, want: []string{"--allowed-accounts: "}},
+		{name: "allowed accounts in demo", args: []string{"--allowed-accounts", "a"}, want: []string{"--allowed-accounts: ", "demo"}},
+
+		// Quota stewardship.
+		{name: "bad rate", args: []string{"--upstream-rate", "lots"}, want: []string{"--upstream-rate: "}},
+		{name: "redis url", args: []string{"--redis-url", "http://user:hunter2@x"}, want: []string{"--redis-url: "}, notWant: []string{"hunter2"}},
+		{name: "zero replicas", args: []string{"--replicas", "0"}, want: []string{"--replicas: "}},
+		{name: "tiny watch interval", args: []string{"--watch-interval", "1ms"}, want: []string{"--watch-interval: "}},
+		{name: "tiny cache", args: []string{"--cache-max-bytes", "1"}, want: []string{"--cache-max-bytes: "}},
+
+		// Time and size bounds.
+		{name: "read timeout over a minute", args: []string{"--request-read-timeout", "2m"}, want: []string{"--request-read-timeout: "}},
+		{name: "zero write timeout", args: []string{"--response-write-timeout", "0s"}, want: []string{"--response-write-timeout: "}},
+		{name: "attempt timeout over the call's", args: []string{"--upstream-attempt-timeout", "11s"}, want: []string{"--upstream-attempt-timeout: "}},
+		{name: "tiny response cap", args: []string{"--max-response-bytes", "10"}, want: []string{"--max-response-bytes: "}},
+		{name: "tiny value budget", args: []string{"--max-upstream-values", "10"}, want: []string{"--max-upstream-values: "}},
+		{name: "no decodes", args: []string{"--max-concurrent-decodes", "0"}, want: []string{"--max-concurrent-decodes: "}},
+		{name: "client CA without TLS", args: []string{"--tls-client-ca", secretFile}, want: []string{"--tls-client-ca: ", "--tls-cert"}},
 
 		// TLS.
 		{name: "cert without key", args: []string{"--tls-cert", secretFile}, want: []string{"--tls-cert: ", "go together"}},

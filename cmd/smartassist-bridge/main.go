@@ -37,8 +37,14 @@ import (
 	"syscall"
 	"time"
 
+	"connectrpc.com/connect/v2"
+
+	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
+	"github.com/smartassist-bridge/smartassist-bridge/service/callerauth"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
+	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
 	"github.com/smartassist-bridge/smartassist-bridge/service/telemetry"
 	"go.opentelemetry.io/otel/trace"
@@ -108,19 +114,33 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		defer d.Close(context.WithoutCancel(ctx))
 		upstreamURL = d.URL
 		tokens = staticToken("demo")
-		log.Warn("DEMO MODE: no --upstream given, serving the sample conversation from SmartAssist's documentation through an embedded upstream; this is not SmartAssist",
-			slog.String("stream_id", demo.StreamID), slog.String("conversation_id", demo.ConversationID))
+		log.Warn("DEMO MODE: no --upstream given, serving sample conversations through an embedded upstream; this is not SmartAssist",
+			slog.String("stream_id", demo.StreamID), slog.String("conversation_id", demo.ConversationID),
+			slog.String("live_conversation_id", demo.LiveConversationID))
 	} else if cfg.ClientID != "" {
 		tokens = &smartassist.ClientCredentials{ClientID: cfg.ClientID, Secret: []byte(cfg.ClientSecret),
 			TTL: cfg.JWTTTL, JTI: cfg.JWTJTI, OnMint: metrics.TokenMinted}
 	}
+	if cfg.LendsCredentials() && cfg.AllowUnauthenticatedCallers {
+		log.Warn("INSECURE BY CHOICE: --allow-unauthenticated-callers lends the bridge's SmartAssist credentials to every caller that reaches --listen; " +
+			"only safe when something in front (a mesh, a gateway) authenticates them")
+	}
+
+	stores, err := newSharedStores(ctx, cfg, metrics.Stewardship, log)
+	if err != nil {
+		return err
+	}
+	defer stores.Close()
+
 	upstreamCfg := smartassist.Config{
-		BaseURL:      upstreamURL,
-		Timeout:      cfg.UpstreamTimeout,
-		MaxBodyBytes: cfg.MaxUpstreamBytes,
-		MaxAttempts:  cfg.UpstreamAttempts,
-		Tokens:       tokens,
-		Hooks:        metrics.UpstreamHooks(),
+		BaseURL:        upstreamURL,
+		Timeout:        cfg.UpstreamTimeout,
+		AttemptTimeout: cfg.UpstreamAttemptTimeout,
+		MaxBodyBytes:   cfg.MaxUpstreamBytes,
+		MaxAttempts:    cfg.UpstreamAttempts,
+		Tokens:         tokens,
+		Hooks:          metrics.UpstreamHooks(),
+		Budget:         stores.budget,
 	}
 	if tracerProvider != nil {
 		upstreamCfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
@@ -133,14 +153,48 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	defer client.Close()
 
+	var callerAuth connect.ServerInterceptor
+	var callerSubject func(context.Context) string
+	if cfg.CallerAuth() {
+		verifier, err := callerauth.New(ctx, callerauth.Config{
+			JWKSFile: cfg.CallerJWKSFile, Issuer: cfg.CallerIssuer, Audience: cfg.CallerAudience, Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("--caller-jwks-file: %w", err)
+		}
+		defer verifier.Close()
+		callerAuth = verifier.Interceptor(bridge.PublicProcedure)
+		callerSubject = func(ctx context.Context) string {
+			c, _ := callerauth.CallerFromContext(ctx)
+			return c.Subject
+		}
+	}
+
+	svc := service.Options{
+		Upstream:             client,
+		Cache:                stores.cache,
+		Watcher:              stores.watcher,
+		WatchInterval:        cfg.WatchInterval,
+		DefaultAccountID:     cfg.AccountID,
+		CallerAuth:           cfg.CallerAuth(),
+		MaxConcurrentDecodes: cfg.MaxConcurrentDecodes,
+		MaxResponseBytes:     cfg.MaxResponseBytes,
+		Decoder: func(body []byte) (*smartassistv1.Conversation, error) {
+			return mapping.ConversationWithLimits(body, mapping.Limits{MaxValues: cfg.MaxUpstreamValues})
+		},
+	}
+	if !cfg.Demo() {
+		svc.AllowedAccounts, svc.AllowedAccountsForAll = cfg.allowedAccounts()
+	}
 	b := bridge.New(bridge.Options{
-		Upstream:         client,
-		DefaultAccountID: cfg.AccountID,
-		CORSOrigins:      cfg.CORSOrigins,
-		MaxRequestBytes:  cfg.MaxRequestBytes,
-		Logger:           log,
-		Metrics:          metrics,
-		TracerProvider:   tracerProvider,
+		Service:         svc,
+		CallerAuth:      callerAuth,
+		CallerSubject:   callerSubject,
+		CORSOrigins:     cfg.CORSOrigins,
+		MaxRequestBytes: cfg.MaxRequestBytes,
+		Logger:          log,
+		Metrics:         metrics,
+		TracerProvider:  tracerProvider,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -151,7 +205,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	ready.Store(true)
 	adminAddr := ""
 	if cfg.AdminListen != "" {
-		admin, err := startAdmin(cfg.AdminListen, &ready, metrics.Handler(), log)
+		admin, err := startAdmin(cfg.AdminListen, &ready, metrics.Handler(), stores.health, log)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("--admin-listen: %w", err)
@@ -162,16 +216,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	log.Info("serving gRPC, gRPC-Web and Connect",
 		slog.String("addr", ln.Addr().String()), slog.String("admin_addr", adminAddr),
 		slog.Bool("tls", cfg.TLSCert != ""), slog.Bool("demo", cfg.Demo()),
-		slog.String("auth", authMode(cfg)), slog.Any("cors_origins", cfg.CORSOrigins))
+		slog.String("auth", authMode(cfg)), slog.Bool("caller_auth", cfg.CallerAuth()), slog.Bool("mtls", cfg.TLSClientCA != ""),
+		slog.Any("cors_origins", cfg.CORSOrigins), slog.Bool("cache", cfg.Cache), slog.Bool("redis", cfg.RedisURL != ""),
+		slog.String("upstream_rate", cfg.UpstreamRate.String()), slog.Int("replicas", cfg.Replicas))
 	if onReady != nil {
 		onReady(ln.Addr().String(), adminAddr)
 	}
 	return b.Serve(ctx, ln, bridge.ServeOptions{
-		CertFile:        cfg.TLSCert,
-		KeyFile:         cfg.TLSKey,
-		ShutdownTimeout: cfg.ShutdownTimeout,
-		DrainDelay:      cfg.DrainDelay,
-		OnDrain:         func() { ready.Store(false) },
+		CertFile:             cfg.TLSCert,
+		KeyFile:              cfg.TLSKey,
+		ClientCAFile:         cfg.TLSClientCA,
+		RequestReadTimeout:   cfg.RequestReadTimeout,
+		ResponseWriteTimeout: cfg.ResponseWriteTimeout,
+		ShutdownTimeout:      cfg.ShutdownTimeout,
+		DrainDelay:           cfg.DrainDelay,
+		OnDrain:              func() { ready.Store(false) },
 	})
 }
 
@@ -207,7 +266,7 @@ type adminServer struct {
 	srv  *http.Server
 }
 
-func startAdmin(addr string, ready *atomic.Bool, metrics http.Handler, log *slog.Logger) (*adminServer, error) {
+func startAdmin(addr string, ready *atomic.Bool, metrics http.Handler, detail func() map[string]string, log *slog.Logger) (*adminServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -215,7 +274,13 @@ func startAdmin(addr string, ready *atomic.Bool, metrics http.Handler, log *slog
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		// Alive, with a detail per shared store: a replica working without
+		// Redis is degraded, not down (it serves from its own cache and
+		// its share of the budget), so it stays 200.
 		_, _ = io.WriteString(w, "ok\n")
+		for _, line := range sortedDetail(detail()) {
+			_, _ = io.WriteString(w, line+"\n")
+		}
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready.Load() {

@@ -163,7 +163,7 @@ func TestRunDemo(t *testing.T) {
 
 	admin := "http://" + r.adminAddr
 	for _, tc := range []struct{ path, want string }{
-		{"/healthz", "ok\n"},
+		{"/healthz", "ok\ncache: local\nquota: local\n"},
 		{"/readyz", "ready\n"},
 	} {
 		status, body, err := get(t, hc, admin+tc.path)
@@ -219,7 +219,7 @@ func TestRunClientCredentials(t *testing.T) {
 	)
 	r := start(t, []string{
 		"--listen", "127.0.0.1:0", "--admin-listen", "",
-		"--upstream", fake.URL, "--account-id", "acc-run", "--client-id", "cs-run",
+		"--upstream", fake.URL, "--account-id", "acc-run", "--client-id", "cs-run", "--allow-unauthenticated-callers",
 		"--log-level", "debug",
 	}, map[string]string{"SMARTASSIST_BRIDGE_CLIENT_SECRET_FILE": writeFile(t, "secret", secret+"\n")})
 	if r.adminAddr != "" {

@@ -198,7 +198,7 @@ func TestAccountID(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			fake := newFake(t)
-			b := startBridgeFor(t, fake, func(bc *bridgeConfig) { bc.options.DefaultAccountID = tt.defaultAccount })
+			b := startBridgeFor(t, fake, func(bc *bridgeConfig) { bc.options.Service.DefaultAccountID = tt.defaultAccount })
 			req := sampleRequest()
 			req.AccountId = tt.account
 			got, err := newClient(t, b.URL, false).GetConversation(t.Context(), req)

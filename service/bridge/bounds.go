@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"connectrpc.com/connect/v2"
 )
 
 // Default time bounds of one request on the listener.
@@ -117,15 +115,9 @@ func (d *drainSignal) close() {
 }
 
 // Draining is closed when Serve starts closing the listener, after
-// DrainDelay: long-lived streams must then end, with DrainingError, so
+// DrainDelay: long-lived streams must then end with UNAVAILABLE, so
 // that their clients resume on another replica instead of being cut when
 // ShutdownTimeout runs out. A stream that starts after it is closed should
 // end at once the same way. Unary calls ignore it: they are given
 // ShutdownTimeout to finish.
 func (b *Bridge) Draining() <-chan struct{} { return b.drain.channel() }
-
-// DrainingError is the error a stream ends with when the server drains:
-// UNAVAILABLE, which gRPC and Connect clients treat as safe to retry.
-func DrainingError() *connect.Error {
-	return connect.NewError(connect.CodeUnavailable, "the server is shutting down; reconnect to resume")
-}

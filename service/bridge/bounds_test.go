@@ -326,7 +326,7 @@ func stubStreams(b *bridge.Bridge) http.Handler {
 			for {
 				select {
 				case <-b.Draining():
-					return bridge.DrainingError()
+					return connect.NewError(connect.CodeUnavailable, "draining")
 				case <-ctx.Done():
 					return ctx.Err()
 				case <-tick.C:

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect/v2"
@@ -23,16 +24,21 @@ import (
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/health"
+	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
 	"github.com/smartassist-bridge/smartassist-bridge/service/telemetry"
 )
 
 // Options configure a Bridge.
 type Options struct {
-	// Upstream answers GetConversation; normally a *smartassist.Client.
-	Upstream service.Upstream
-	// DefaultAccountID is sent to SmartAssist when a request names no
-	// account.
-	DefaultAccountID string
+	// Service holds the handlers' dependencies: the upstream client, the
+	// cache, the watch hub, the account policy and the limits.
+	Service service.Options
+	// CallerAuth, when set, authenticates every call except health and
+	// reflection before anything else runs (see service/callerauth).
+	CallerAuth connect.ServerInterceptor
+	// CallerSubject reads the authenticated caller's subject from a call's
+	// context, for the access log; nil when CallerAuth is nil.
+	CallerSubject func(context.Context) string
 	// CORSOrigins are the browser origins allowed to call, exactly as
 	// browsers send them ("https://app.example.com"); "*" allows any. None
 	// means no CORS headers at all, so browsers on other origins are
@@ -67,9 +73,12 @@ func New(o Options) *Bridge {
 	if o.MaxRequestBytes <= 0 {
 		o.MaxRequestBytes = 1 << 20
 	}
+	b := &Bridge{log: log}
 	// Tracing runs outermost so the access log and everything inside see
-	// the span; panic recovery runs innermost, so that a panicking call is
-	// an internal error that the access log, metrics and span all record.
+	// the span; caller authentication runs inside the access log and
+	// metrics, so refused calls are logged and counted; panic recovery
+	// runs innermost, so that a panicking call is an internal error that
+	// the access log, metrics and span all record.
 	var interceptors []connect.ServerInterceptor
 	if o.TracerProvider != nil {
 		interceptors = append(interceptors, telemetry.TracingInterceptor(o.TracerProvider))
@@ -78,16 +87,33 @@ func New(o Options) *Bridge {
 	if o.Metrics != nil {
 		interceptors = append(interceptors, o.Metrics.Interceptor())
 	}
+	if o.CallerAuth != nil {
+		interceptors = append(interceptors, o.CallerAuth, recordCaller(o.CallerSubject))
+	}
 	interceptors = append(interceptors, recoverPanics(log))
 	rpc := connect.NewServer(interceptors...)
-	smartassistv1connect.RegisterConversationServiceHandler(rpc, service.NewConversationServer(o.Upstream, o.DefaultAccountID, log))
-	hs := health.New(smartassistv1connect.ConversationServiceName)
-	hs.Register(rpc)
+	svc := o.Service
+	if svc.Logger == nil {
+		svc.Logger = log
+	}
+	svc.Draining = b.Draining()
+	smartassistv1connect.RegisterConversationServiceHandler(rpc, service.NewConversationServer(svc))
+	b.health = health.New(smartassistv1connect.ConversationServiceName)
+	b.health.Register(rpc)
 	grpcreflect.Register(rpc)
 
 	mux := http.NewServeMux()
 	connecthttp.Mount(mux, rpc, connecthttp.WithReadMaxBytes(o.MaxRequestBytes))
-	return &Bridge{handler: withCORS(mux, o.CORSOrigins), health: hs, log: log}
+	b.handler = withCORS(notModified(mux), o.CORSOrigins)
+	return b
+}
+
+// PublicProcedure reports the procedures that need no caller token:
+// health checks (probes and meshes call them) and reflection (it only
+// describes the API).
+func PublicProcedure(procedure string) bool {
+	return strings.HasPrefix(procedure, "/"+health.ServiceName+"/") ||
+		strings.HasPrefix(procedure, "/grpc.reflection.")
 }
 
 // Handler serves every RPC of the bridge.
@@ -103,14 +129,16 @@ func withCORS(h http.Handler, origins []string) http.Handler {
 	if len(origins) == 0 {
 		return h
 	}
+	allowed := append(connectcors.AllowedHeaders(), service.CredentialHeaders...)
+	allowed = append(allowed, smartassist.ForwardedHeaders...)
 	return cors.New(cors.Options{
 		AllowedOrigins: origins,
 		AllowedMethods: connectcors.AllowedMethods(),
-		// The protocol headers, plus what our callers send: SmartAssist
-		// credentials and correlation/trace context.
-		AllowedHeaders: append(connectcors.AllowedHeaders(),
-			"Auth", "Authorization", "X-Request-Id", "Traceparent", "Tracestate", "Baggage"),
-		ExposedHeaders: connectcors.ExposedHeaders(),
+		// The protocol headers, plus what our callers send: credentials
+		// and correlation/trace context.
+		AllowedHeaders: allowed,
+		// ETag lets a page see the validator of a cacheable GET.
+		ExposedHeaders: append(connectcors.ExposedHeaders(), "Etag", "Www-Authenticate"),
 		MaxAge:         7200, // seconds; browsers cap it lower anyway
 	}).Handler(h)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 )
@@ -48,7 +49,7 @@ func TestCORS(t *testing.T) {
 			t.Parallel()
 			fake := newFake(t)
 			h := bridge.New(bridge.Options{
-				Upstream:    newUpstream(t, fake.URL, nil),
+				Service:     service.Options{Upstream: newUpstream(t, fake.URL, nil)},
 				CORSOrigins: tt.origins,
 			}).Handler()
 

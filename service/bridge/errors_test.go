@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
@@ -239,12 +240,18 @@ func TestUpstreamErrors(t *testing.T) {
 			wantHits:   1,
 		},
 		{
-			name:       "body cut short",
-			script:     []smartassisttest.Response{{Body: []byte(`{"participants":[`), Header: http.Header{"Content-Length": {"4096"}}}},
-			wantCode:   connect.CodeInternal,
-			wantReason: "UPSTREAM_BAD_RESPONSE",
-			wantMeta:   map[string]string{"attempts": "1", "httpStatus": "200"},
-			wantHits:   1,
+			// A body cut off mid-way is a transient fault: retried, and
+			// UNAVAILABLE once the attempts run out.
+			name: "body cut short",
+			script: []smartassisttest.Response{
+				{Body: []byte(`{"participants":[`), Header: http.Header{"Content-Length": {"4096"}}},
+				{Body: []byte(`{"participants":[`), Header: http.Header{"Content-Length": {"4096"}}},
+				{Body: []byte(`{"participants":[`), Header: http.Header{"Content-Length": {"4096"}}},
+			},
+			wantCode:   connect.CodeUnavailable,
+			wantReason: "UPSTREAM_UNAVAILABLE",
+			wantMeta:   map[string]string{"attempts": "3", "httpStatus": "200"},
+			wantHits:   3,
 		},
 		{
 			name:       "upstream timeout",
@@ -271,13 +278,13 @@ func TestUpstreamErrors(t *testing.T) {
 			if tt.closedPort {
 				baseURL = closedPortURL(t)
 			}
-			b := startBridge(t, bridge.Options{Upstream: newUpstream(t, baseURL, func(c *smartassist.Config) {
+			b := startBridge(t, bridge.Options{Service: service.Options{Upstream: newUpstream(t, baseURL, func(c *smartassist.Config) {
 				c.MaxAttempts = attempts
 				c.Timeout = 5 * time.Second
 				if tt.upstream != nil {
 					tt.upstream(c)
 				}
-			})}, bridge.ServeOptions{})
+			})}}, bridge.ServeOptions{})
 
 			_, err := newClient(t, b.URL, false).GetConversation(t.Context(), req)
 			if code := connect.CodeOf(err); code != tt.wantCode {

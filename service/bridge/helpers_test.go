@@ -131,7 +131,7 @@ type bridgeConfig struct {
 	// wrap, if not nil, wraps the SmartAssist client to observe or alter
 	// the handler's calls.
 	wrap func(service.Upstream) service.Upstream
-	// options and serve configure the bridge; options.Upstream is set by
+	// options and serve configure the bridge; options.Service.Upstream is set by
 	// startBridgeFor.
 	options bridge.Options
 	serve   bridge.ServeOptions
@@ -156,7 +156,7 @@ func startBridgeFor(t *testing.T, fake *smartassisttest.Server, mutate ...func(*
 	if bc.wrap != nil {
 		up = bc.wrap(up)
 	}
-	bc.options.Upstream = up
+	bc.options.Service.Upstream = up
 	return startBridge(t, bc.options, bc.serve)
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"connectrpc.com/connect/v2"
 	"connectrpc.com/connect/v2/connectproto"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 
 	"github.com/smartassist-bridge/smartassist-bridge/service/health"
@@ -42,7 +44,8 @@ func accessLog(log *slog.Logger) connect.ServerInterceptor {
 	return func(next connect.ServerFunc) connect.ServerFunc {
 		return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) error {
 			start := time.Now()
-			err := next(ctx, spec, stream)
+			caller := new(callerNote)
+			err := next(context.WithValue(ctx, callerNoteKey{}, caller), spec, stream)
 			attrs := []slog.Attr{
 				slog.String("procedure", spec.Procedure),
 				slog.String("code", codeName(err)),
@@ -54,6 +57,9 @@ func accessLog(log *slog.Logger) connect.ServerInterceptor {
 					attrs = append(attrs, slog.String("request_id", truncate(id, 128)))
 				}
 			}
+			if caller.subject != "" {
+				attrs = append(attrs, slog.String("caller", caller.subject))
+			}
 			if status := upstreamStatus(spec, err); status != "" {
 				attrs = append(attrs, slog.String("upstream_status", status))
 			}
@@ -64,11 +70,35 @@ func accessLog(log *slog.Logger) connect.ServerInterceptor {
 			switch {
 			case strings.HasPrefix(spec.Procedure, "/"+health.ServiceName+"/"):
 				level = slog.LevelDebug
-			case isServerFault(err):
+			case err != nil && telemetry.ServerFault(connect.CodeOf(err)):
 				level = slog.LevelError
 			}
 			log.LogAttrs(ctx, level, "rpc", attrs...)
 			return err
+		}
+	}
+}
+
+// callerNote carries the authenticated caller's subject from the caller
+// authentication interceptor (inside) to the access log (outside).
+type callerNote struct{ subject string }
+
+type callerNoteKey struct{}
+
+// recordCaller notes the subject of an authenticated call for the access
+// log and on the call's span (enduser.id), never the token itself.
+func recordCaller(subject func(context.Context) string) connect.ServerInterceptor {
+	return func(next connect.ServerFunc) connect.ServerFunc {
+		return func(ctx context.Context, spec connect.Spec, stream connect.ServerStream) error {
+			if subject != nil {
+				if sub := truncate(subject(ctx), 256); sub != "" {
+					if note, ok := ctx.Value(callerNoteKey{}).(*callerNote); ok {
+						note.subject = sub
+					}
+					trace.SpanFromContext(ctx).SetAttributes(attribute.String("enduser.id", sub))
+				}
+			}
+			return next(ctx, spec, stream)
 		}
 	}
 }
@@ -78,14 +108,6 @@ func codeName(err error) string {
 		return "ok"
 	}
 	return connect.CodeOf(err).String()
-}
-
-func isServerFault(err error) bool {
-	switch connect.CodeOf(err) {
-	case connect.CodeInternal, connect.CodeUnknown, connect.CodeDataLoss, connect.CodeUnimplemented:
-		return err != nil
-	}
-	return false
 }
 
 // upstreamStatus is SmartAssist's HTTP status for a GetConversation: 200

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
@@ -22,7 +23,7 @@ import (
 
 // panickyUpstream panics for the conversation "c-panic" and serves the
 // sample otherwise.
-type panickyUpstream struct{}
+type panickyUpstream struct{ service.Upstream }
 
 func (panickyUpstream) GetConversation(_ context.Context, req smartassist.Request) ([]byte, error) {
 	if req.ConversationID == "c-panic" {
@@ -39,7 +40,7 @@ func TestPanicRecovery(t *testing.T) {
 	var logs syncBuffer
 	metrics := telemetry.NewMetrics()
 	b := startBridge(t, bridge.Options{
-		Upstream: panickyUpstream{},
+		Service: service.Options{Upstream: panickyUpstream{}},
 		Logger:   slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:  metrics,
 	}, bridge.ServeOptions{})

@@ -23,6 +23,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 )
 
@@ -106,7 +107,7 @@ func TestMutualTLS(t *testing.T) {
 	clientCA, otherCA := newCA(t, "client CA"), newCA(t, "another CA")
 	caFile := writeFile(t, t.TempDir(), "client-ca.pem", clientCA.pem)
 	fake := newFake(t)
-	rb := startBridge(t, bridge.Options{Upstream: newUpstream(t, fake.URL, nil)},
+	rb := startBridge(t, bridge.Options{Service: service.Options{Upstream: newUpstream(t, fake.URL, nil)}},
 		bridge.ServeOptions{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile})
 
 	good := clientCA.issue(t, "trusted caller", x509.ExtKeyUsageClientAuth)

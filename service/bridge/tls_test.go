@@ -23,6 +23,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 )
 
@@ -73,7 +74,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 func TestTLS(t *testing.T) {
 	certFile, keyFile, pool := selfSigned(t)
 	fake := newFake(t)
-	rb := startBridge(t, bridge.Options{Upstream: newUpstream(t, fake.URL, nil)},
+	rb := startBridge(t, bridge.Options{Service: service.Options{Upstream: newUpstream(t, fake.URL, nil)}},
 		bridge.ServeOptions{CertFile: certFile, KeyFile: keyFile})
 
 	conn, err := grpc.NewClient(rb.Addr, grpc.WithTransportCredentials(credentials.NewClientTLSFromCert(pool, "")))

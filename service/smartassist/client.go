@@ -44,6 +44,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -164,15 +165,12 @@ type Request struct {
 	Forward http.Header
 }
 
-// forwardable lists the only headers copied from Request.Forward. The caller
-// filters too; repeating the list here keeps a mistake there from forwarding
-// an inbound Authorization or Cookie header to SmartAssist.
-var forwardable = map[string]bool{
-	"X-Request-Id": true,
-	"Traceparent":  true,
-	"Tracestate":   true,
-	"Baggage":      true,
-}
+// ForwardedHeaders are the only inbound headers (besides credentials,
+// which travel separately) that reach SmartAssist: request correlation and
+// trace context. The handlers copy these, the CORS policy allows them, and
+// the Client enforces the list again, so that a mistake upstream of it
+// cannot forward an Authorization or Cookie header.
+var ForwardedHeaders = []string{"X-Request-Id", "Traceparent", "Tracestate", "Baggage"}
 
 // Client calls the SmartAssist conversation API. It is safe for concurrent
 // use. Call Close when done with it to release idle connections.
@@ -448,7 +446,7 @@ func interrupted(parent, ctx, actx context.Context, err error, k Kind) *Error {
 // documented form costs nothing and spares us any case-sensitive
 // intermediary. (HTTP/2 lower-cases them on the wire regardless.)
 func (c *Client) header(auth string, cl call) http.Header {
-	h := make(http.Header, 4+len(forwardable))
+	h := make(http.Header, 4+len(ForwardedHeaders))
 	h["auth"] = []string{auth}
 	if cl.account != "" {
 		h["accountId"] = []string{cl.account}
@@ -457,7 +455,7 @@ func (c *Client) header(auth string, cl call) http.Header {
 	h.Set("User-Agent", c.userAgent)
 	for name, values := range cl.forward {
 		name = http.CanonicalHeaderKey(name)
-		if !forwardable[name] {
+		if !slices.Contains(ForwardedHeaders, name) {
 			continue
 		}
 		for _, v := range values {

@@ -37,6 +37,9 @@ type Metrics struct {
 	upstreamDuration *prometheus.HistogramVec
 	upstreamRetries  prometheus.Counter
 	tokenMints       prometheus.Counter
+
+	// Stewardship counts the cache, quota, Redis and watch work.
+	Stewardship *Stewardship
 }
 
 // NewMetrics registers every collector.
@@ -78,6 +81,8 @@ func NewMetrics() *Metrics {
 		Namespace: namespace, Name: "token_mints_total",
 		Help: "SmartAssist JWTs minted from the client credentials.",
 	})
+	m.Stewardship = newStewardship()
+	m.registry.MustRegister(m.Stewardship.collectors()...)
 	m.registry.MustRegister(m.rpcs, m.rpcDuration, m.rpcsInFlight, m.messageSize,
 		m.upstreamRequests, m.upstreamDuration, m.upstreamRetries, m.tokenMints,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

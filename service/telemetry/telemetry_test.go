@@ -21,6 +21,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
@@ -54,7 +55,7 @@ func start(t *testing.T, metrics *telemetry.Metrics, tp trace.TracerProvider, to
 		t.Fatal(err)
 	}
 	t.Cleanup(up.Close)
-	b := bridge.New(bridge.Options{Upstream: up, Metrics: metrics, TracerProvider: tp})
+	b := bridge.New(bridge.Options{Service: service.Options{Upstream: up}, Metrics: metrics, TracerProvider: tp})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -118,7 +118,7 @@ func TracingInterceptor(tp trace.TracerProvider) connect.ServerInterceptor {
 				} else {
 					span.SetAttributes(attribute.String("rpc.connect_rpc.error_code", code.String()))
 				}
-				if serverFault(code) {
+				if ServerFault(code) {
 					var cerr *connect.Error
 					msg := code.String()
 					if errors.As(err, &cerr) {
@@ -134,8 +134,10 @@ func TracingInterceptor(tp trace.TracerProvider) connect.ServerInterceptor {
 	}
 }
 
-// serverFault lists the codes the RPC conventions count as server errors.
-func serverFault(c connect.Code) bool {
+// ServerFault reports the codes OpenTelemetry's RPC conventions count as
+// server errors: the span's error status, and the access log's error
+// level, both use it.
+func ServerFault(c connect.Code) bool {
 	switch c {
 	case connect.CodeUnknown, connect.CodeDeadlineExceeded, connect.CodeUnimplemented,
 		connect.CodeInternal, connect.CodeUnavailable, connect.CodeDataLoss:

@@ -1,5 +1,3 @@
-//go:build watchapi
-
 // Command watchclient opens many WatchConversation streams of one
 // conversation, spread round-robin over several smartassist-bridge replicas,
 // and reports what each watcher received (e2e/watch/run, issue 11).
@@ -19,9 +17,6 @@
 // unchanged (a watch should send only changes), the distinct updatedAt
 // values seen across all watchers, and the failures; exits 1 when any
 // watcher failed.
-//
-// The build tag keeps this file out of ./... until the WatchConversation RPC
-// is generated; e2e/watch/run builds it with -tags watchapi.
 package main
 
 import (
