@@ -157,13 +157,14 @@ const CONTENT_TYPE = {
 };
 
 /**
- * The console, as a supervisor uses it, over one transport: the list, a
- * status filter, the next page and back, then the live conversation.
+ * The console, as a supervisor uses it, over one transport: the list, the
+ * live conversation opened from it (first, to meet it before its closed
+ * window), back to the list, a status filter, the next page and back.
  * Runs in the background (see steps); each step is one case.
  */
 function consoleFlow(transport) {
   const label = LABEL[transport];
-  const names = ["list", "filter", "paging", "live"];
+  const names = ["list", "live", "filter", "paging"];
   const s = steps(names, async (step) => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
@@ -192,48 +193,6 @@ function consoleFlow(transport) {
           check(/(^|,)status(,|$)/.test(body.readMask ?? ""), `readMask not sent: ${call.body}`);
           await page.screenshot({ path: path.join(out, "console-list.png"), fullPage: true });
         }
-      });
-      await step("filter", async () => {
-        await page.getByTestId("filter-status-CLOSED").check();
-        await listShown(page, "[data-statuses=CLOSED]");
-        const closed = await rows(page);
-        const total = Number(await page.getByTestId("list").getAttribute("data-total"));
-        check(closed.length > 0, "no CLOSED row");
-        check(closed.every(([, st]) => st === "CLOSED"), `rows other than CLOSED: ${JSON.stringify(closed)}`);
-        check(total > 0 && total < 30, `CLOSED matches ${total} of 30`);
-        const call = calls("ListConversations").at(-1);
-        if (transport === "connect") checkEqual("statuses sent", JSON.parse(call.body).statuses, ["CLOSED"]);
-        // A second status widens it again: the filter is a multi-select.
-        await page.getByTestId("filter-status-OPEN").check();
-        await listShown(page, "[data-statuses='CLOSED,OPEN']");
-        const two = await rows(page);
-        check(two.some(([, st]) => st === "OPEN") && two.every(([, st]) => st === "CLOSED" || st === "OPEN"),
-          `CLOSED+OPEN rows: ${JSON.stringify(two)}`);
-        await page.getByTestId("filter-clear").click();
-        await listShown(page, "[data-statuses=''][data-page='1']");
-        // The live conversation's status moves on; its place does not.
-        checkEqual("rows after clearing", ids(await rows(page)), ids(first));
-      });
-      await step("paging", async () => {
-        await page.getByTestId("page-next").click();
-        await listShown(page, "[data-page='2']");
-        const second = await rows(page);
-        check(second.length > 0, "page 2 is empty");
-        const onFirst = new Set(ids(first));
-        check(second.every(([id]) => !onFirst.has(id)), "page 2 repeats rows of page 1");
-        const call = calls("ListConversations").at(-1);
-        if (transport === "connect") check(JSON.parse(call.body).pageToken, `page 2 asked without a page token: ${call.body}`);
-        checkEqual("page number", await page.getByTestId("page-number").innerText(), "Page 2 of 3");
-        await page.getByTestId("page-next").click();
-        await listShown(page, "[data-page='3']");
-        checkEqual("page 3 has no next page", await page.getByTestId("list").getAttribute("data-next"), "0");
-        check(await page.getByTestId("page-next").isDisabled(), "Next is enabled on the last page");
-        await page.getByTestId("page-prev").click();
-        await listShown(page, "[data-page='2']");
-        checkEqual("page 2 again", ids(await rows(page)), ids(second));
-        await page.getByTestId("page-prev").click();
-        await listShown(page, "[data-page='1']");
-        checkEqual("page 1 again", ids(await rows(page)), ids(first));
       });
       await step("live", async () => {
         // The live conversation changes every 5 s, is CLOSED from 60 s to
@@ -277,15 +236,57 @@ function consoleFlow(transport) {
         await listShown(page, "[data-page='1']");
         check(pageErrors.length === 0, `page errors: ${pageErrors.join("; ")}`);
       });
+      await step("filter", async () => {
+        await page.getByTestId("filter-status-CLOSED").check();
+        await listShown(page, "[data-statuses=CLOSED]");
+        const closed = await rows(page);
+        const total = Number(await page.getByTestId("list").getAttribute("data-total"));
+        check(closed.length > 0, "no CLOSED row");
+        check(closed.every(([, st]) => st === "CLOSED"), `rows other than CLOSED: ${JSON.stringify(closed)}`);
+        check(total > 0 && total < 30, `CLOSED matches ${total} of 30`);
+        const call = calls("ListConversations").at(-1);
+        if (transport === "connect") checkEqual("statuses sent", JSON.parse(call.body).statuses, ["CLOSED"]);
+        // A second status widens it again: the filter is a multi-select.
+        await page.getByTestId("filter-status-OPEN").check();
+        await listShown(page, "[data-statuses='CLOSED,OPEN']");
+        const two = await rows(page);
+        check(two.some(([, st]) => st === "OPEN") && two.every(([, st]) => st === "CLOSED" || st === "OPEN"),
+          `CLOSED+OPEN rows: ${JSON.stringify(two)}`);
+        await page.getByTestId("filter-clear").click();
+        await listShown(page, "[data-statuses=''][data-page='1']");
+        // The live conversation's status moves on; its place does not.
+        checkEqual("rows after clearing", ids(await rows(page)), ids(first));
+      });
+      await step("paging", async () => {
+        await page.getByTestId("page-next").click();
+        await listShown(page, "[data-page='2']");
+        const second = await rows(page);
+        check(second.length > 0, "page 2 is empty");
+        const onFirst = new Set(ids(first));
+        check(second.every(([id]) => !onFirst.has(id)), "page 2 repeats rows of page 1");
+        const call = calls("ListConversations").at(-1);
+        if (transport === "connect") check(JSON.parse(call.body).pageToken, `page 2 asked without a page token: ${call.body}`);
+        checkEqual("page number", await page.getByTestId("page-number").innerText(), "Page 2 of 3");
+        await page.getByTestId("page-next").click();
+        await listShown(page, "[data-page='3']");
+        checkEqual("page 3 has no next page", await page.getByTestId("list").getAttribute("data-next"), "0");
+        check(await page.getByTestId("page-next").isDisabled(), "Next is enabled on the last page");
+        await page.getByTestId("page-prev").click();
+        await listShown(page, "[data-page='2']");
+        checkEqual("page 2 again", ids(await rows(page)), ids(second));
+        await page.getByTestId("page-prev").click();
+        await listShown(page, "[data-page='1']");
+        checkEqual("page 1 again", ids(await rows(page)), ids(first));
+      });
     } finally {
       await context.close();
     }
   });
   return [
     { name: `browser console (${label}): the list shows a page of 10 of 30 conversations`, fn: s.list },
+    { name: `browser console (${label}): ${LIVE} shows 2+ live updates over WatchConversation`, fn: s.live, timeoutMs: 120_000 },
     { name: `browser console (${label}): status filter CLOSED narrows the list, OPEN widens it, clear restores it`, fn: s.filter },
     { name: `browser console (${label}): next page, last page, previous page via page tokens`, fn: s.paging },
-    { name: `browser console (${label}): ${LIVE} shows 2+ live updates over WatchConversation`, fn: s.live, timeoutMs: 120_000 },
   ];
 }
 
