@@ -59,12 +59,23 @@ func TestBudget(t *testing.T) {
 	}
 	wait := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 	broken := func(context.Context) error { return errors.New("budget store unreachable") }
+	pause := func(d time.Duration) func(context.Context) error {
+		return func(ctx context.Context) error {
+			select {
+			case <-time.After(d):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
 	tests := []struct {
 		name         string
 		acquire      []func(context.Context) error
 		script       []sat.Response
 		maxAttempts  int
 		ctxTimeout   time.Duration
+		timeout      time.Duration // Config.Timeout; 0: the test client's
 		want         *smartassist.Error // nil: success; compared on Kind, HTTPStatus, RetryAfter, Attempts
 		wantAcquired int
 		wantBackoffs []backoff
@@ -98,6 +109,16 @@ func TestBudget(t *testing.T) {
 			wantAcquired: 1,
 		},
 		{
+			// A quota wait is not SmartAssist's time: a call whose
+			// deadline allows waits longer than Config.Timeout (100ms
+			// here) for its slot, then gets its whole Timeout.
+			name:         "the first slot may take longer than Timeout",
+			acquire:      []func(context.Context) error{pause(300 * time.Millisecond)},
+			timeout:      100 * time.Millisecond,
+			ctxTimeout:   5 * time.Second,
+			wantAcquired: 1, wantHits: 1,
+		},
+		{
 			name:         "fails otherwise: nothing sent",
 			acquire:      []func(context.Context) error{broken},
 			want:         &smartassist.Error{Kind: smartassist.KindQuotaExhausted},
@@ -127,6 +148,9 @@ func TestBudget(t *testing.T) {
 			c := newClient(t, srv, func(cfg *smartassist.Config) {
 				cfg.Budget = budget
 				cfg.MaxAttempts = tt.maxAttempts
+				if tt.timeout > 0 {
+					cfg.Timeout = tt.timeout
+				}
 			})
 			ctx := t.Context()
 			if tt.ctxTimeout > 0 {

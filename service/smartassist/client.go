@@ -323,6 +323,16 @@ func (c *Client) run(parent context.Context, cl call) ([]byte, *Error) {
 	if cl.auth == "" && c.tokens == nil {
 		return nil, &Error{Kind: KindNoCredentials, Err: errors.New("no pass-through token and no token source")}
 	}
+	// Waiting for the account's first quota slot is not SmartAssist's
+	// time: it is bounded by the caller's deadline alone, so a call with a
+	// generous deadline waits its turn instead of failing. Config.Timeout
+	// caps what follows: the attempts, their retries and backoff (a
+	// retry's own quota wait included).
+	if c.budget != nil {
+		if err := c.budget.Acquire(parent, cl.account); err != nil {
+			return nil, budgetError(parent, parent, err, 0)
+		}
+	}
 	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 
@@ -377,12 +387,12 @@ func (c *Client) run(parent context.Context, cl call) ([]byte, *Error) {
 }
 
 // attempt makes HTTP attempt number n and returns the body, or an error. The
-// budget is asked first (the wait for a slot is bounded by the call's
-// deadline, not the attempt's), then the token is fetched, per attempt, so
+// budget is asked first for every retry (run asks for the first attempt),
+// then the token is fetched, per attempt, so
 // that a source minting single-use tokens (jti) works with retries. minted
 // is the token when it came from Config.Tokens.
 func (c *Client) attempt(parent, ctx context.Context, cl call, n int) (body []byte, minted string, e *Error) {
-	if c.budget != nil {
+	if c.budget != nil && n > 1 { // run took the first attempt's slot
 		if err := c.budget.Acquire(ctx, cl.account); err != nil {
 			return nil, "", budgetError(parent, ctx, err, n-1)
 		}
