@@ -15,7 +15,7 @@ func ExampleParseRate() {
 	_, err = quota.ParseRate("60 per minute")
 	fmt.Println(err)
 	// Output:
-	// 60 1m0s 1m0.6s <nil>
+	// 60 1m0s 1m1.2s <nil>
 	// quota rate "60 per minute": want N/DURATION such as 60/1m, or 0 to disable
 }
 

@@ -58,8 +58,9 @@ func TestRateWindow(t *testing.T) {
 		rate quota.Rate
 		want time.Duration
 	}{
-		{quota.Rate{N: 60, Per: time.Minute}, time.Minute + 600*time.Millisecond}, // 1% is larger
-		{quota.Rate{N: 10, Per: 500 * time.Millisecond}, 600 * time.Millisecond},  // 100ms is larger
+		{quota.Rate{N: 60, Per: time.Minute}, time.Minute + 1200*time.Millisecond}, // 2% is larger
+		{quota.Rate{N: 10, Per: 10 * time.Second}, 11 * time.Second},               // at least a second
+		{quota.Rate{N: 10, Per: 500 * time.Millisecond}, 550 * time.Millisecond},   // a tenth of a short window
 	}
 	for _, tt := range tests {
 		if got := tt.rate.Window(); got != tt.want {

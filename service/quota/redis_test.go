@@ -26,7 +26,7 @@ func TestRedisReplicasShareBudget(t *testing.T) {
 	var c counters
 	var guards []*quota.Guard
 	for range 3 {
-		guards = append(guards, newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 3, Hooks: c.hooks(), RedisTimeout: time.Second}))
+		guards = append(guards, newGuard(t, quota.Config{Rate: rate, Redis: s.Client(t), Replicas: 3, Hooks: c.hooks(), RedisTimeout: 5 * time.Second}))
 	}
 	times := sendAll(t, guards, "acct", 35, 5*time.Second)
 	if len(times) != 35 {
