@@ -30,9 +30,15 @@ type sharedStores struct {
 
 // Redis client bounds: a slow or dead Redis must cost a call
 // milliseconds, never seconds. Each component also bounds its own wait.
+//
+// redisCallTimeout bounds each component's Redis call. A Redis that is
+// killed refuses at once; only a black-holed one costs this much, once per
+// back-off period. Shorter bounds (150-250ms) made replicas on a loaded
+// 2-core host fall back during a burst and fetch twice (e2e/quota/run).
 const (
 	redisDialTimeout = time.Second
-	redisIOTimeout   = 500 * time.Millisecond
+	redisIOTimeout   = time.Second
+	redisCallTimeout = 500 * time.Millisecond
 )
 
 func newSharedStores(ctx context.Context, cfg *Config, m *telemetry.Stewardship, log *slog.Logger) (*sharedStores, error) {
@@ -45,6 +51,11 @@ func newSharedStores(ctx context.Context, cfg *Config, m *telemetry.Stewardship,
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = redisDialTimeout, redisIOTimeout, redisIOTimeout
 		opts.ContextTimeoutEnabled = true
 		opts.MaxRetries = -1 // the components fall back instead of retrying
+		// A burst of misses asks Redis from many goroutines at once; the
+		// components bound each call to a few hundred milliseconds, which
+		// must not be spent waiting for a pooled connection or a dial.
+		opts.PoolSize = max(opts.PoolSize, 64)
+		opts.MinIdleConns = max(opts.MinIdleConns, 8)
 		// go-redis logs dial failures on its own; route them to our log at
 		// debug level (the components log one line per outage themselves).
 		redis.SetLogger(redisLogger{log})
@@ -67,10 +78,11 @@ func newSharedStores(ctx context.Context, cfg *Config, m *telemetry.Stewardship,
 	}
 
 	guard, err := quota.New(quota.Config{
-		Rate:     cfg.UpstreamRate,
-		Redis:    s.redis,
-		Replicas: cfg.Replicas,
-		Logger:   log,
+		Rate:         cfg.UpstreamRate,
+		Redis:        s.redis,
+		Replicas:     cfg.Replicas,
+		RedisTimeout: redisCallTimeout,
+		Logger:       log,
 		Hooks: quota.Hooks{
 			Wait:       m.ObserveQuotaWait,
 			Refused:    m.QuotaRefusals.Inc,
@@ -85,12 +97,13 @@ func newSharedStores(ctx context.Context, cfg *Config, m *telemetry.Stewardship,
 	s.budget = guard
 
 	c, err := cache.New(cache.Config{
-		MaxBytes:  cfg.CacheMaxBytes,
-		ClosedTTL: cfg.CacheClosedTTL,
-		LiveTTL:   cfg.CacheLiveTTL,
-		Disabled:  !cfg.Cache,
-		Redis:     s.redis,
-		Logger:    log,
+		MaxBytes:     cfg.CacheMaxBytes,
+		ClosedTTL:    cfg.CacheClosedTTL,
+		LiveTTL:      cfg.CacheLiveTTL,
+		Disabled:     !cfg.Cache,
+		Redis:        s.redis,
+		RedisTimeout: redisCallTimeout,
+		Logger:       log,
 		Hooks: cache.Hooks{
 			Hit: func(tier cache.Tier) {
 				result := "hit"
