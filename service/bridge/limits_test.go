@@ -41,8 +41,8 @@ func TestPanicRecovery(t *testing.T) {
 	metrics := telemetry.NewMetrics()
 	b := startBridge(t, bridge.Options{
 		Service: service.Options{Upstream: panickyUpstream{}},
-		Logger:   slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Metrics:  metrics,
+		Logger:  slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: metrics,
 	}, bridge.ServeOptions{})
 	panicking := &smartassistv1.GetConversationRequest{StreamId: demo.StreamID, ConversationId: "c-panic"}
 

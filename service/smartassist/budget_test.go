@@ -75,7 +75,7 @@ func TestBudget(t *testing.T) {
 		script       []sat.Response
 		maxAttempts  int
 		ctxTimeout   time.Duration
-		timeout      time.Duration // Config.Timeout; 0: the test client's
+		timeout      time.Duration      // Config.Timeout; 0: the test client's
 		want         *smartassist.Error // nil: success; compared on Kind, HTTPStatus, RetryAfter, Attempts
 		wantAcquired int
 		wantBackoffs []backoff
