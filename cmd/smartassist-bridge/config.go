@@ -14,15 +14,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
 	"github.com/smartassist-bridge/smartassist-bridge/service/quota"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
 )
 
-// defaultMaxUpstreamValues is --max-upstream-values' default: far above a
-// real conversation (the generated 1 MiB test conversation holds about
-// 60,000 values) and far below what an 8 MiB body of "0,0,0,..." holds
-// (about 4 million).
-const defaultMaxUpstreamValues = 500_000
 
 // envPrefix is the prefix of every flag's environment fallback:
 // --client-secret is also SMARTASSIST_BRIDGE_CLIENT_SECRET.
@@ -119,7 +115,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.DurationVar(&c.UpstreamAttemptTimeout, "upstream-attempt-timeout", 4*time.Second, "cap on one SmartAssist attempt, so a hung attempt leaves time for a retry")
 	fs.IntVar(&c.UpstreamAttempts, "upstream-attempts", 3, "SmartAssist attempts per call, the first included (1 disables retries)")
 	fs.Int64Var(&c.MaxUpstreamBytes, "max-upstream-bytes", 8<<20, "largest SmartAssist response body accepted")
-	fs.IntVar(&c.MaxUpstreamValues, "max-upstream-values", defaultMaxUpstreamValues, "most JSON values (objects, arrays, scalars) one SmartAssist answer may hold")
+	fs.IntVar(&c.MaxUpstreamValues, "max-upstream-values", mapping.DefaultMaxValues, "most JSON values (objects, arrays, scalars) one SmartAssist answer may hold")
 	fs.IntVar(&c.MaxConcurrentDecodes, "max-concurrent-decodes", 4, "most SmartAssist answers decoded at once; others wait their turn")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", 1<<20, "largest RPC request message accepted")
 	fs.IntVar(&c.MaxResponseBytes, "max-response-bytes", 4<<20, "largest RPC response message sent (gRPC clients refuse more than 4 MiB by default)")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
 	"github.com/smartassist-bridge/smartassist-bridge/service/quota"
 )
 
@@ -30,7 +31,7 @@ func defaults() Config {
 		UpstreamAttemptTimeout: 4 * time.Second,
 		UpstreamAttempts:       3,
 		MaxUpstreamBytes:       8 << 20,
-		MaxUpstreamValues:      defaultMaxUpstreamValues,
+		MaxUpstreamValues:      mapping.DefaultMaxValues,
 		MaxConcurrentDecodes:   4,
 		MaxRequestBytes:        1 << 20,
 		MaxResponseBytes:       4 << 20,

@@ -127,7 +127,7 @@ func TestRules(t *testing.T) {
 		// Free arrays and null.
 		{"free array", `{"contactFlow":[1,"a",{"x":null},[true]]}`,
 			&smartassistv1.Conversation{ContactFlow: values(1.0, "a", map[string]any{"x": nil}, []any{true})}},
-		{"null element kept in a free array", `{"notes":[null]}`, &smartassistv1.Conversation{Notes: values(nil)}},
+		{"null element kept in a free array", `{"contactFlow":[null]}`, &smartassistv1.Conversation{ContactFlow: values(nil)}},
 		{"empty array", `{"skills":[]}`, &smartassistv1.Conversation{}},
 		{"null is unset", `{"_id":null,"priority":null,"startTime":null,"userInfo":null,"queues":null}`, &smartassistv1.Conversation{}},
 		{"dispositionSets null", `{"dispositions":{"status":"DROP-OFF","dispositionSets":null}}`,
@@ -175,7 +175,7 @@ func TestRules(t *testing.T) {
 		{"repeated key in a nested message", `{"queues":[{"id":"q","id":"r"}]}`,
 			&smartassistv1.Conversation{Queues: []*smartassistv1.ConversationQueue{{Id: "q", Unmapped: unmapped("id#2", "r")}}}},
 		{"repeated key in a kept object", `{"x":{"a":1,"a":2}}`, &smartassistv1.Conversation{Unmapped: unmapped("x", map[string]any{"a": 1.0, "a#2": 2.0})}},
-		{"repeated key in a free array", `{"notes":[{"a":1,"a":null}]}`, &smartassistv1.Conversation{Notes: values(map[string]any{"a": 1.0, "a#2": nil})}},
+		{"repeated key in a free array", `{"contactFlow":[{"a":1,"a":null}]}`, &smartassistv1.Conversation{ContactFlow: values(map[string]any{"a": 1.0, "a#2": nil})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -399,8 +399,8 @@ func TestLost(t *testing.T) {
 		},
 		{
 			name:  "repeated key in a held object",
-			input: `{"notes": [{"a": 1, "a": 2}], "x": {"b": 1, "b": null}}`,
-			msg:   conv(`{"notes": [{"a": 1, "a#2": 2}], "unmapped": {"x": {"b": 1, "b#2": null}}}`),
+			input: `{"contactFlow": [{"a": 1, "a": 2}], "x": {"b": 1, "b": null}}`,
+			msg:   conv(`{"contactFlow": [{"a": 1, "a#2": 2}], "unmapped": {"x": {"b": 1, "b#2": null}}}`),
 		},
 		{
 			name:  "repeated key in a held object lost",
