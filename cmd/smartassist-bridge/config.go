@@ -19,7 +19,6 @@ import (
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
 )
 
-
 // envPrefix is the prefix of every flag's environment fallback:
 // --client-secret is also SMARTASSIST_BRIDGE_CLIENT_SECRET.
 const envPrefix = "SMARTASSIST_BRIDGE_"
