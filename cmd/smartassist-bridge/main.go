@@ -113,7 +113,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		defer d.Close(context.WithoutCancel(ctx))
 		upstreamURL = d.URL
-		tokens = staticToken("demo")
+		tokens = smartassist.StaticToken("demo")
 		log.Warn("DEMO MODE: no --upstream given, serving sample conversations through an embedded upstream; this is not SmartAssist",
 			slog.String("stream_id", demo.StreamID), slog.String("conversation_id", demo.ConversationID),
 			slog.String("live_conversation_id", demo.LiveConversationID))
@@ -243,11 +243,6 @@ func authMode(cfg *Config) string {
 	}
 	return "pass-through"
 }
-
-// staticToken is the demo upstream's credential: it only checks presence.
-type staticToken string
-
-func (t staticToken) Token(context.Context) (string, error) { return string(t), nil }
 
 func newLogger(cfg *Config, w io.Writer) *slog.Logger {
 	var level slog.Level

@@ -35,11 +35,9 @@ import (
 // getConversationMethod is the gRPC method name grpc-go clients invoke.
 const getConversationMethod = smartassistv1connect.ConversationServiceGetConversationProcedure
 
-// staticToken is a TokenSource handing out one fixed token; the fake
-// accepts any non-empty token unless told otherwise.
-type staticToken string
-
-func (t staticToken) Token(context.Context) (string, error) { return string(t), nil }
+// staticToken hands out one fixed token; the fake accepts any non-empty
+// token unless told otherwise.
+type staticToken = smartassist.StaticToken
 
 // newFake starts a fake SmartAssist that serves the sample conversation.
 func newFake(t *testing.T, opts ...smartassisttest.Option) *smartassisttest.Server {

@@ -183,3 +183,10 @@ func (c *ClientCredentials) skew() time.Duration {
 	}
 	return skew
 }
+
+// StaticToken is a TokenSource that hands out one fixed token: the demo
+// upstream's credential (it only checks that one is present), and tests'.
+type StaticToken string
+
+// Token returns the token.
+func (t StaticToken) Token(context.Context) (string, error) { return string(t), nil }
