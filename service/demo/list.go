@@ -323,7 +323,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			body := rec.body
 			if len(fields) > 0 {
 				var err error
-				if body, err = json.Marshal(project(rec.doc, fields)); err != nil {
+				if body, err = json.Marshal(Project(rec.doc, fields)); err != nil {
 					panic(err)
 				}
 			}
@@ -343,10 +343,11 @@ func str(v any) string {
 	return s
 }
 
-// project keeps the keys of doc that paths name, as top-level keys or
+// Project keeps the keys of doc that paths name, as top-level keys or
 // dotted paths into objects; "_id" is always kept, as in a MongoDB
-// projection.
-func project(doc map[string]any, paths []string) map[string]any {
+// projection. It is how the list endpoint reads `fields`, for this demo
+// and for the test fake in smartassisttest.
+func Project(doc map[string]any, paths []string) map[string]any {
 	paths = append([]string{"_id"}, paths...)
 	out := map[string]any{}
 	for _, p := range paths {

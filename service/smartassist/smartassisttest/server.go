@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 )
 
 // Server is a running fake SmartAssist.
@@ -431,38 +433,12 @@ func project(body json.RawMessage, fields []string) json.RawMessage {
 	if err := dec.Decode(&doc); err != nil || doc == nil {
 		return body
 	}
-	out := map[string]any{}
-	for _, path := range append([]string{"_id"}, fields...) {
-		copyPath(out, doc, strings.Split(path, "."))
-	}
+	out := demo.Project(doc, fields)
 	b, err := json.Marshal(out)
 	if err != nil {
 		return body
 	}
 	return b
-}
-
-// copyPath copies the value at path in src into dst, creating the
-// intermediate objects.
-func copyPath(dst, src map[string]any, path []string) {
-	v, ok := src[path[0]]
-	if !ok {
-		return
-	}
-	if len(path) == 1 {
-		dst[path[0]] = v
-		return
-	}
-	child, ok := v.(map[string]any)
-	if !ok {
-		return
-	}
-	sub, ok := dst[path[0]].(map[string]any)
-	if !ok {
-		sub = map[string]any{}
-		dst[path[0]] = sub
-	}
-	copyPath(sub, child, path[1:])
 }
 
 // authorized reports whether the non-empty token tok is accepted.
