@@ -25,9 +25,15 @@ func (s *ConversationServer) WatchConversation(ctx context.Context, req *smartas
 	if err != nil {
 		return err
 	}
-	key := watchKey(s.cacheKey(c, req.GetStreamId(), req.GetConversationId()))
+	cacheKey := s.cacheKey(c, req.GetStreamId(), req.GetConversationId())
+	key := watchKey(cacheKey)
 	fetch := func(ctx context.Context) (*smartassistv1.Conversation, error) {
-		return s.fetch(ctx, c, req.GetStreamId(), req.GetConversationId())
+		conv, err := s.fetch(ctx, c, req.GetStreamId(), req.GetConversationId())
+		// Each poll is a fresh read: GetConversation may serve it too.
+		if err == nil && s.cache != nil && c.auth.cacheTTL >= 0 {
+			s.cache.Put(ctx, cacheKey, c.auth.cacheTTL, conv)
+		}
+		return conv, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -23,7 +23,7 @@ import (
 // when it is back; none fails a call because Redis is gone.
 type sharedStores struct {
 	redis   *redis.Client
-	budget  *quota.Guard
+	budget  countedBudget
 	cache   *cache.Cache
 	watcher *watch.Hub
 }
@@ -94,7 +94,7 @@ func newSharedStores(ctx context.Context, cfg *Config, m *telemetry.Stewardship,
 		s.Close()
 		return nil, fmt.Errorf("--upstream-rate: %w", err)
 	}
-	s.budget = guard
+	s.budget = countedBudget{Guard: guard, backoffs: m.QuotaBackoffs}
 
 	c, err := cache.New(cache.Config{
 		MaxBytes:     cfg.CacheMaxBytes,
@@ -196,7 +196,7 @@ func (s *sharedStores) Close() {
 }
 
 var (
-	_ smartassist.Budget = (*quota.Guard)(nil)
+	_ smartassist.Budget = countedBudget{}
 	_ service.Cache      = (*cache.Cache)(nil)
 	_ service.Watcher    = (*watch.Hub)(nil)
 )
@@ -206,4 +206,15 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
+}
+
+// countedBudget counts the account-wide back-offs SmartAssist's 429s cause.
+type countedBudget struct {
+	*quota.Guard
+	backoffs interface{ Inc() }
+}
+
+func (b countedBudget) Backoff(account string, retryAfter time.Duration) {
+	b.backoffs.Inc()
+	b.Guard.Backoff(account, retryAfter)
 }
