@@ -283,7 +283,7 @@ func (s *ConversationServer) badUpstreamAnswer(ctx context.Context, err error, s
 	meta := map[string]string{"httpStatus": "200"}
 	if limit, ok := errors.AsType[*mapping.LimitError](err); ok {
 		return newError(connect.CodeResourceExhausted,
-			"SmartAssist's answer is larger than the bridge decodes: "+limit.Error(),
+			"SmartAssist's answer is larger than the bridge decodes (--max-upstream-values, 64 levels of nesting): "+limit.Error(),
 			reasonUpstreamTooComplex, meta).WithCause(err)
 	}
 	return newError(connect.CodeInternal, "SmartAssist returned a conversation that is not valid JSON", reasonUpstreamBadResponse, meta).WithCause(err)

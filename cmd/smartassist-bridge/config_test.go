@@ -28,7 +28,7 @@ func defaults() Config {
 		AdminListen:            ":9090",
 		JWTTTL:                 time.Hour,
 		UpstreamTimeout:        10 * time.Second,
-		UpstreamAttemptTimeout: 4 * time.Second,
+		UpstreamAttemptTimeout: 6 * time.Second,
 		UpstreamAttempts:       3,
 		MaxUpstreamBytes:       8 << 20,
 		MaxUpstreamValues:      mapping.DefaultMaxValues,
@@ -126,7 +126,10 @@ func TestParseConfig(t *testing.T) {
 			name: "a flag overrides the environment",
 			args: []string{"--upstream", "https://flag.example", "--upstream-timeout", "4s"},
 			env:  map[string]string{"SMARTASSIST_BRIDGE_UPSTREAM": "https://env.example", "SMARTASSIST_BRIDGE_UPSTREAM_TIMEOUT": "9s"},
-			want: func(c *Config) { c.Upstream, c.UpstreamTimeout = "https://flag.example", 4*time.Second },
+			want: func(c *Config) {
+				c.Upstream, c.UpstreamTimeout = "https://flag.example", 4*time.Second
+				c.UpstreamAttemptTimeout = 4 * time.Second // the default yields to the shorter call timeout
+			},
 		},
 		{
 			name: "everything else",

@@ -14,8 +14,8 @@
 // Behaviour worth knowing when operating it:
 //
 //   - Every call is bounded by Config.Timeout (default 10s) and every HTTP
-//     attempt by Config.AttemptTimeout (default 4s), so an attempt that hangs
-//     leaves time for a retry.
+//     attempt by Config.AttemptTimeout (default 6s), so an attempt that
+//     hangs leaves time for a retry while a slow answer still arrives.
 //   - Connection errors, a 2xx body cut off mid-way, an attempt timeout, and
 //     the statuses 408, 429, 502, 503 and 504 are retried with full-jitter
 //     exponential backoff (a longer Retry-After is honoured for 429 and 503),
@@ -52,7 +52,7 @@ import (
 // Defaults applied by New for zero Config fields.
 const (
 	defaultTimeout        = 10 * time.Second
-	defaultAttemptTimeout = 4 * time.Second
+	defaultAttemptTimeout = 6 * time.Second
 	defaultMaxBodyBytes   = 8 << 20
 	defaultMaxAttempts    = 3
 	defaultBackoffBase    = 100 * time.Millisecond
