@@ -216,8 +216,11 @@ func (s *ConversationServer) GetConversation(ctx context.Context, req *smartassi
 
 // read returns a conversation through the cache, fetching it on a miss.
 func (s *ConversationServer) read(ctx context.Context, c call, streamID, conversationID string) (cache.Entry, error) {
+	// A coalesced fetch outlives the caller who started it; that caller's
+	// deadline still decides how long the fetch may wait for a quota slot.
+	waitUntil, _ := ctx.Deadline()
 	fill := func(ctx context.Context) (*smartassistv1.Conversation, error) {
-		return s.fetch(ctx, c, streamID, conversationID)
+		return s.fetch(ctx, c, streamID, conversationID, waitUntil)
 	}
 	// Without a cache, or for a pass-through token whose expiry cannot be
 	// read (so an answer could outlive it), every read goes upstream.
@@ -241,13 +244,16 @@ func (s *ConversationServer) cacheKey(c call, streamID, conversationID string) c
 
 // fetch calls SmartAssist once (with the client's retries) and decodes its
 // answer. Its errors are the Connect errors callers see.
-func (s *ConversationServer) fetch(ctx context.Context, c call, streamID, conversationID string) (*smartassistv1.Conversation, error) {
+//
+// waitUntil bounds the wait for a quota slot (zero: ctx's deadline).
+func (s *ConversationServer) fetch(ctx context.Context, c call, streamID, conversationID string, waitUntil time.Time) (*smartassistv1.Conversation, error) {
 	body, err := s.upstream.GetConversation(ctx, smartassist.Request{
 		StreamID:       streamID,
 		ConversationID: conversationID,
 		AccountID:      c.account,
 		Auth:           c.auth.token,
 		Forward:        c.forward,
+		QuotaWaitUntil: waitUntil,
 	})
 	if err != nil {
 		return nil, upstreamError(ctx, streamID, conversationID, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"connectrpc.com/connect/v2"
 
@@ -28,7 +29,9 @@ func (s *ConversationServer) WatchConversation(ctx context.Context, req *smartas
 	cacheKey := s.cacheKey(c, req.GetStreamId(), req.GetConversationId())
 	key := watchKey(cacheKey)
 	fetch := func(ctx context.Context) (*smartassistv1.Conversation, error) {
-		conv, err := s.fetch(ctx, c, req.GetStreamId(), req.GetConversationId())
+		// A poller waits its turn in the account's budget: it has no
+		// caller deadline to meet.
+		conv, err := s.fetch(ctx, c, req.GetStreamId(), req.GetConversationId(), time.Time{})
 		// Each poll is a fresh read: GetConversation may serve it too.
 		if err == nil && s.cache != nil && c.auth.cacheTTL >= 0 {
 			s.cache.Put(ctx, cacheKey, c.auth.cacheTTL, conv)

@@ -55,6 +55,7 @@ func stewardBridge(t *testing.T, fake *smartassisttest.Server, sc stewardConfig)
 		if c, err = cache.New(cfg); err != nil {
 			t.Fatalf("cache.New: %v", err)
 		}
+		t.Cleanup(c.Close)
 	}
 	var guard *quota.Guard
 	if !sc.rate.Disabled() {

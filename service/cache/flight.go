@@ -43,15 +43,12 @@ func (c *Cache) join(ctx context.Context, key Key, maxTTL time.Duration, fill Fi
 			h()
 		}
 	} else {
-		// The load keeps the first caller's values (trace context) and
-		// deadline, but not its cancellation: that is the waiters' count.
-		fctx := context.WithoutCancel(ctx)
-		var cancel context.CancelFunc
-		if d, ok := ctx.Deadline(); ok {
-			fctx, cancel = context.WithDeadline(fctx, d)
-		} else {
-			fctx, cancel = context.WithCancel(fctx)
-		}
+		// The load keeps the first caller's values (trace context) but
+		// neither its deadline nor its cancellation: it lasts while anyone
+		// waits for it (the waiters' count), so a caller who leaves early,
+		// the first one included, costs the others nothing. The fill
+		// bounds its own work.
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 		f = &flight{done: make(chan struct{}), cancel: cancel, waiters: 1}
 		c.flights[key] = f
 		c.mu.Unlock()

@@ -76,6 +76,7 @@ func TestBudget(t *testing.T) {
 		maxAttempts  int
 		ctxTimeout   time.Duration
 		timeout      time.Duration      // Config.Timeout; 0: the test client's
+		waitFor      time.Duration      // Request.QuotaWaitUntil from now; 0: none
 		want         *smartassist.Error // nil: success; compared on Kind, HTTPStatus, RetryAfter, Attempts
 		wantAcquired int
 		wantBackoffs []backoff
@@ -119,6 +120,15 @@ func TestBudget(t *testing.T) {
 			wantAcquired: 1, wantHits: 1,
 		},
 		{
+			// A shared fetch runs without its first caller's deadline, but
+			// waits for a slot no longer than that caller could.
+			name:         "waits no longer than QuotaWaitUntil",
+			acquire:      []func(context.Context) error{wait},
+			waitFor:      50 * time.Millisecond,
+			want:         &smartassist.Error{Kind: smartassist.KindTimeout},
+			wantAcquired: 1,
+		},
+		{
 			name:         "fails otherwise: nothing sent",
 			acquire:      []func(context.Context) error{broken},
 			want:         &smartassist.Error{Kind: smartassist.KindQuotaExhausted},
@@ -159,7 +169,11 @@ func TestBudget(t *testing.T) {
 				defer cancel()
 			}
 
-			_, err := c.GetConversation(ctx, request())
+			req := request()
+			if tt.waitFor > 0 {
+				req.QuotaWaitUntil = time.Now().Add(tt.waitFor)
+			}
+			_, err := c.GetConversation(ctx, req)
 
 			if tt.want == nil {
 				if err != nil {

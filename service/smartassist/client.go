@@ -163,6 +163,12 @@ type Request struct {
 	// X-Request-Id, Traceparent, Tracestate and Baggage are copied, whatever
 	// else it holds, and values that are not valid header values are dropped.
 	Forward http.Header
+	// QuotaWaitUntil, when set, is how long the call may wait for a slot of
+	// Config.Budget, if sooner than ctx's deadline. A fetch shared by
+	// several callers runs on a context that outlives the first caller;
+	// the first caller's deadline still decides whether its slot is worth
+	// waiting for, so a hopeless wait is refused at once with a RetryAfter.
+	QuotaWaitUntil time.Time
 }
 
 // ForwardedHeaders are the only inbound headers (besides credentials,
@@ -292,9 +298,10 @@ func (c *Client) GetConversation(ctx context.Context, req Request) ([]byte, erro
 		op: op,
 		target: c.baseURL + publicPath + url.PathEscape(req.StreamID) +
 			"/conversations/" + url.PathEscape(req.ConversationID),
-		account: req.AccountID,
-		auth:    req.Auth,
-		forward: req.Forward,
+		account:   req.AccountID,
+		auth:      req.Auth,
+		forward:   req.Forward,
+		waitUntil: req.QuotaWaitUntil,
 	})
 }
 
@@ -306,6 +313,9 @@ type call struct {
 	account string
 	auth    string // the pass-through token; "" asks Config.Tokens
 	forward http.Header
+	// waitUntil bounds the wait for the first quota slot; zero: ctx's
+	// deadline alone.
+	waitUntil time.Time
 }
 
 // do runs c with retries and returns the 2xx body, or an *Error naming
@@ -329,8 +339,14 @@ func (c *Client) run(parent context.Context, cl call) ([]byte, *Error) {
 	// caps what follows: the attempts, their retries and backoff (a
 	// retry's own quota wait included).
 	if c.budget != nil {
-		if err := c.budget.Acquire(parent, cl.account); err != nil {
-			return nil, budgetError(parent, parent, err, 0)
+		actx := parent
+		if !cl.waitUntil.IsZero() {
+			var cancel context.CancelFunc
+			actx, cancel = context.WithDeadline(parent, cl.waitUntil)
+			defer cancel()
+		}
+		if err := c.budget.Acquire(actx, cl.account); err != nil {
+			return nil, budgetError(parent, actx, err, 0)
 		}
 	}
 	ctx, cancel := context.WithTimeout(parent, c.timeout)
