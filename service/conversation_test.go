@@ -19,6 +19,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
@@ -82,14 +83,8 @@ func details(t *testing.T, err error) []proto.Message {
 	return out
 }
 
-func findDetail[T proto.Message](ds []proto.Message) (T, bool) {
-	for _, d := range ds {
-		if m, ok := d.(T); ok {
-			return m, true
-		}
-	}
-	var zero T
-	return zero, false
+func findDetail[T proto.Message](details []proto.Message) (T, bool) {
+	return rpctest.FindDetail[T](details)
 }
 
 // TestGetConversation maps SmartAssist's answer into the response.

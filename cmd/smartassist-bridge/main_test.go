@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/mapping"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist/smartassisttest"
@@ -29,24 +28,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's writes and a test's
-// reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = rpctest.SyncBuffer
 
 // running is the command running in the background.
 type running struct {

@@ -1,7 +1,6 @@
 package bridge_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -24,6 +23,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
@@ -262,15 +262,8 @@ func connectDetails(t *testing.T, err error) []proto.Message {
 	return out
 }
 
-// findDetail returns the first detail of type T.
 func findDetail[T proto.Message](details []proto.Message) (T, bool) {
-	for _, d := range details {
-		if m, ok := d.(T); ok {
-			return m, true
-		}
-	}
-	var zero T
-	return zero, false
+	return rpctest.FindDetail[T](details)
 }
 
 // checkErrorInfo fails the test unless details hold an ErrorInfo of our
@@ -290,24 +283,7 @@ func checkErrorInfo(t *testing.T, details []proto.Message, reason string, meta m
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger
-// and the reads of a test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = rpctest.SyncBuffer
 
 // eventually polls cond every few milliseconds until it holds, failing the
 // test if it does not within a generous bound (a liveness guard, not a

@@ -12,32 +12,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/MicahParks/jwkset"
 
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/callerauth"
 )
 
-// syncBuffer is a log sink safe for the reload goroutine and the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = rpctest.SyncBuffer
 
 func TestNewRefuses(t *testing.T) {
 	t.Parallel()
