@@ -203,12 +203,18 @@ func truncateRunes(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
 	}
+	return s[:runePrefix(s, n)]
+}
+
+// runePrefix is the length in bytes of the first n runes of s (n at most
+// its rune count); an invalid byte counts as one rune.
+func runePrefix(s string, n int) int {
 	i := 0
 	for range n {
 		_, size := utf8.DecodeRuneInString(s[i:])
 		i += size
 	}
-	return s[:i]
+	return i
 }
 
 // maxRetryAfter caps a parsed Retry-After. Larger values are as good as

@@ -58,10 +58,5 @@ func quoteTruncated(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return fmt.Sprintf("%q", s)
 	}
-	i := 0
-	for range n {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	return fmt.Sprintf("%q...", s[:i])
+	return fmt.Sprintf("%q...", s[:runePrefix(s, n)])
 }
