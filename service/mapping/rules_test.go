@@ -85,6 +85,7 @@ func TestRules(t *testing.T) {
 		{"comma fraction", `{"startTime":"2023-05-22T04:55:05,351Z"}`, &smartassistv1.Conversation{StartTime: ts("2023-05-22T04:55:05.351Z")}},
 		{"comma fraction with ns", `{"startTime":"2023-05-22T04:55:05,123456789+05:30"}`, &smartassistv1.Conversation{StartTime: ts("2023-05-21T23:25:05.123456789Z")}},
 		{"comma fraction past ns kept verbatim", `{"startTime":"2023-05-22T04:55:05,1234567891Z"}`, &smartassistv1.Conversation{Unmapped: unmapped("startTime", "2023-05-22T04:55:05,1234567891Z")}},
+		{"one-digit hour kept verbatim", `{"startTime":"2023-05-22T4:55:05.1234567891Z"}`, &smartassistv1.Conversation{Unmapped: unmapped("startTime", "2023-05-22T4:55:05.1234567891Z")}},
 		{"ten fraction digits ending in 0 lose nothing", `{"startTime":"2023-05-22T04:55:05.1234567890Z"}`, &smartassistv1.Conversation{StartTime: ts("2023-05-22T04:55:05.123456789Z")}},
 
 		// Millisecond amounts.

@@ -38,9 +38,11 @@ func readInstant(s *scanner, c byte) (sec int64, nsec int32, fits bool, err erro
 // nanoseconds since the Unix epoch. time.Parse accepts ',' before the
 // fraction as well as '.', and silently drops fraction digits past the
 // ninth; a string with a non-zero one is refused here instead, so that it
-// is kept verbatim rather than truncated.
+// is kept verbatim rather than truncated. It also takes a one-digit hour,
+// which RFC 3339 does not: such a string is refused too, which keeps the
+// fraction where subNanosecond looks for it.
 func parseTime(b []byte) (sec int64, nsec int32, ok bool) {
-	if subNanosecond(b) {
+	if !rfc3339Widths(b) || subNanosecond(b) {
 		return 0, 0, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
@@ -53,6 +55,21 @@ func parseTime(b []byte) (sec int64, nsec int32, ok bool) {
 // fracAt is where RFC 3339's fraction of a second starts: after
 // "2006-01-02T15:04:05" (time.Parse takes exactly four year digits).
 const fracAt = len("2006-01-02T15:04:05")
+
+// rfc3339Widths reports whether b starts with the fixed-width date and
+// time RFC 3339 requires: "dddd-dd-ddTdd:dd:dd".
+func rfc3339Widths(b []byte) bool {
+	const layout = "0000-00-00T00:00:00"
+	if len(b) < len(layout) {
+		return false
+	}
+	for i := range len(layout) {
+		if layout[i] == '0' && !isDigit(b[i]) || layout[i] != '0' && b[i] != layout[i] {
+			return false
+		}
+	}
+	return true
+}
 
 // subNanosecond reports whether the fraction of seconds in an RFC 3339
 // string has a non-zero digit past the ninth.
