@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
 )
@@ -74,7 +76,7 @@ func (s *ConversationServer) ListConversations(ctx context.Context, req *smartas
 	if len(page.results) > 0 && (page.hasMore || (page.total > 0 && int64(next) < int64(page.total))) {
 		resp.NextPageToken = encodePageToken(next, listFilterDigest(req))
 	}
-	if err := s.checkSize(resp); err != nil {
+	if err := s.checkSize(proto.Size(resp)); err != nil {
 		return nil, err
 	}
 	return resp, nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect/v2"
+	"google.golang.org/protobuf/proto"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
@@ -63,7 +64,7 @@ func (s *ConversationServer) WatchConversation(ctx context.Context, req *smartas
 				conv = mask.apply(conv)
 			}
 			resp := &smartassistv1.WatchConversationResponse{Conversation: conv}
-			if err := s.checkSize(resp); err != nil {
+			if err := s.checkSize(proto.Size(resp)); err != nil {
 				return err
 			}
 			if err := stream.Send(resp); err != nil {

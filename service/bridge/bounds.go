@@ -24,24 +24,28 @@ const (
 //     only fails reads of a body that has not ended. A request without a
 //     body gets no read deadline: on HTTP/1.1 that hang-up watch is
 //     already running, and a deadline would cancel a long stream;
-//   - each write and flush of the response must complete within write:
-//     a unary response is written within a bound once it starts, a
-//     client that stops reading releases its handler, and a server stream
-//     lives as long as each of its writes goes through, however long it
-//     stays quiet between them (a watched conversation may not change for
-//     minutes). The deadline is armed before the first write after a
-//     flush and lifted after each flush: on HTTP/2 it is a timer that
-//     resets the stream when it fires, writing or not, so it must not
-//     stay armed while a stream is quiet, and a stream only goes quiet
+//   - a unary response must be written within write of its first byte, so
+//     a client that stops reading releases its handler: the deadline is
+//     armed at the first write and stays until the call ends;
+//   - a stream (a path in streaming) lives as long as each of its writes
+//     goes through, however long it stays quiet between them (a watched
+//     conversation may not change for minutes): each write and flush must
+//     complete within write. The deadline is armed before the first write
+//     after a flush and lifted after each flush: on HTTP/2 it is a timer
+//     that resets the stream when it fires, writing or not, so it must
+//     not stay armed while a stream is quiet, and a stream only goes quiet
 //     after a flush (Connect and gRPC flush each streamed message). It is
 //     armed once more when the handler returns, for the server's last
-//     flush. Arming per write instead cost a unary call about eight
-//     round trips to the HTTP/2 connection's goroutine instead of three
-//     (bench/run, cache-hit rows).
+//     flush.
+//
+// On HTTP/2 every deadline set is a message to the connection's
+// goroutine: a unary call sets two (read and write), where arming around
+// each flush as for a stream took four and arming per write about eight
+// (bench/run, cache-hit rows).
 //
 // Server.WriteTimeout cannot do this: it bounds the whole exchange from the
 // request's start, which would cut every long-lived stream.
-func boundTime(h http.Handler, read, write time.Duration) http.Handler {
+func boundTime(h http.Handler, read, write time.Duration, streaming map[string]bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		// HTTP/1.1 keeps a connection's deadlines from one request to the
@@ -54,8 +58,12 @@ func boundTime(h http.Handler, read, write time.Duration) http.Handler {
 			// ErrNotSupported is left to the server's own bounds.
 			_ = rc.SetReadDeadline(time.Now().Add(read))
 		}
-		bw := &boundedWriter{ResponseWriter: w, rc: rc, timeout: write}
-		defer bw.rearm()
+		bw := &boundedWriter{ResponseWriter: w, rc: rc, timeout: write, unary: !streaming[r.URL.Path]}
+		if bw.unary {
+			defer bw.arm() // for the server's last flush, if nothing was written
+		} else {
+			defer bw.rearm()
+		}
 		h.ServeHTTP(bw, r)
 	})
 }
@@ -67,6 +75,7 @@ type boundedWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	armed   bool // a write deadline is set and not yet lifted
+	unary   bool // armed once, never lifted
 }
 
 // arm sets the write deadline unless one is already running.
@@ -106,7 +115,9 @@ func (w *boundedWriter) Flush() {
 // FlushError is what http.ResponseController calls to flush.
 func (w *boundedWriter) FlushError() error {
 	w.arm()
-	defer w.disarm()
+	if !w.unary {
+		defer w.disarm()
+	}
 	return w.rc.Flush()
 }
 

@@ -19,6 +19,7 @@ import (
 	"connectrpc.com/connect/v2/connecthttp"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 )
 
@@ -33,7 +34,7 @@ func startStub(t *testing.T, h func(b *bridge.Bridge) http.Handler, so bridge.Se
 	var b *bridge.Bridge
 	b = bridge.NewWithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h(b).ServeHTTP(w, r)
-	}))
+	}), smartassistv1connect.ConversationServiceWatchConversationProcedure)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(ctx, ln, so) }()
@@ -197,76 +198,96 @@ func TestNonReadingClientReleased(t *testing.T) {
 	}
 }
 
-// TestHealthyStreamOutlivesBounds keeps a stream going for several times
-// both bounds, to a client that reads: writes every 100ms, then a pause
-// twice as long as the write bound, then more writes. Each write is
-// bounded, not the stream nor its quiet spells, and the read deadline
-// ends with the body (or is never set, without one), so the stream is
-// neither cut nor cancelled.
+// TestHealthyStreamOutlivesBounds keeps a response going for several
+// times both bounds, to a client that reads: writes every 100ms, then a
+// pause twice as long as the write bound, then more writes. On a
+// streaming procedure each write is bounded, not the stream nor its quiet
+// spells, and the read deadline ends with the body (or is never set,
+// without one), so the stream is neither cut nor cancelled. On any other
+// path the whole response must be written within the write bound of its
+// first byte, so the same response is cut.
 func TestHealthyStreamOutlivesBounds(t *testing.T) {
 	t.Parallel()
 	const bound = 300 * time.Millisecond
 	gaps := []time.Duration{0, 100, 100, 100, 2 * bound / time.Millisecond, 100, 100, 100}
+	paths := []struct {
+		name    string
+		path    string
+		wantCut bool
+	}{
+		{name: "stream", path: smartassistv1connect.ConversationServiceWatchConversationProcedure},
+		{name: "unary", path: smartassistv1connect.ConversationServiceGetConversationProcedure, wantCut: true},
+	}
 	for _, tr := range transports {
 		for _, method := range []string{http.MethodPost, http.MethodGet} {
-			t.Run(tr.name+" "+method, func(t *testing.T) {
-				t.Parallel()
-				ended := make(chan error, 1)
-				_, url, hc := tr.serve(t, func(*bridge.Bridge) http.Handler {
-					return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-						if _, err := io.ReadAll(r.Body); err != nil {
-							ended <- err
-							return
-						}
-						rc := http.NewResponseController(w)
-						for _, gap := range gaps {
-							select {
-							case <-r.Context().Done():
-								ended <- context.Cause(r.Context())
-								return
-							case <-time.After(gap * time.Millisecond):
-							}
-							if _, err := io.WriteString(w, "tick\n"); err != nil {
+			for _, p := range paths {
+				t.Run(tr.name+" "+method+" "+p.name, func(t *testing.T) {
+					t.Parallel()
+					ended := make(chan error, 1)
+					_, url, hc := tr.serve(t, func(*bridge.Bridge) http.Handler {
+						return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+							if _, err := io.ReadAll(r.Body); err != nil {
 								ended <- err
 								return
 							}
-							if err := rc.Flush(); err != nil {
-								ended <- err
-								return
+							rc := http.NewResponseController(w)
+							for _, gap := range gaps {
+								select {
+								case <-r.Context().Done():
+									ended <- context.Cause(r.Context())
+									return
+								case <-time.After(gap * time.Millisecond):
+								}
+								if _, err := io.WriteString(w, "tick\n"); err != nil {
+									ended <- err
+									return
+								}
+								if err := rc.Flush(); err != nil {
+									ended <- err
+									return
+								}
 							}
-						}
-						ended <- nil
-					})
-				}, bridge.ServeOptions{RequestReadTimeout: bound, ResponseWriteTimeout: bound})
+							ended <- nil
+						})
+					}, bridge.ServeOptions{RequestReadTimeout: bound, ResponseWriteTimeout: bound})
 
-				var body io.Reader
-				if method == http.MethodPost {
-					body = strings.NewReader("start")
-				}
-				req, err := http.NewRequestWithContext(t.Context(), method, url+"/tick", body)
-				if err != nil {
-					t.Fatal(err)
-				}
-				res, err := hc.Do(req)
-				if err != nil {
-					t.Fatalf("%s: %v", method, err)
-				}
-				defer res.Body.Close()
-				got := 0
-				sc := bufio.NewScanner(res.Body)
-				for sc.Scan() {
-					got++
-				}
-				if err := sc.Err(); err != nil {
-					t.Errorf("reading the stream after %d ticks: %v", got, err)
-				}
-				if got != len(gaps) {
-					t.Errorf("got %d ticks, want %d", got, len(gaps))
-				}
-				if err := within(t, ended, 5*time.Second, "the stream handler did not return"); err != nil {
-					t.Errorf("stream handler: %v", err)
-				}
-			})
+					var body io.Reader
+					if method == http.MethodPost {
+						body = strings.NewReader("start")
+					}
+					req, err := http.NewRequestWithContext(t.Context(), method, url+p.path, body)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := hc.Do(req)
+					if err != nil {
+						t.Fatalf("%s: %v", method, err)
+					}
+					defer res.Body.Close()
+					got := 0
+					sc := bufio.NewScanner(res.Body)
+					for sc.Scan() {
+						got++
+					}
+					handlerErr := within(t, ended, 5*time.Second, "the handler did not return")
+					if p.wantCut {
+						if got == len(gaps) || sc.Err() == nil || handlerErr == nil {
+							t.Errorf("a unary response written over %v was not cut: %d of %d ticks, read error %v, handler error %v",
+								bound, got, len(gaps), sc.Err(), handlerErr)
+						}
+						return
+					}
+					if err := sc.Err(); err != nil {
+						t.Errorf("reading the stream after %d ticks: %v", got, err)
+					}
+					if got != len(gaps) {
+						t.Errorf("got %d ticks, want %d", got, len(gaps))
+					}
+					if handlerErr != nil {
+						t.Errorf("stream handler: %v", handlerErr)
+					}
+				})
+			}
 		}
 	}
 }

@@ -59,9 +59,12 @@ type Options struct {
 // Bridge is the assembled server.
 type Bridge struct {
 	handler http.Handler
-	health  *health.Server
-	log     *slog.Logger
-	drain   drainSignal // closed by Serve when it starts closing
+	// streaming holds the paths of the procedures that stream, for
+	// boundTime; every other path is bounded as a unary call.
+	streaming map[string]bool
+	health    *health.Server
+	log       *slog.Logger
+	drain     drainSignal // closed by Serve when it starts closing
 }
 
 // New assembles a Bridge.
@@ -101,6 +104,12 @@ func New(o Options) *Bridge {
 	b.health = health.New(smartassistv1connect.ConversationServiceName)
 	b.health.Register(rpc)
 	grpcreflect.Register(rpc)
+	b.streaming = make(map[string]bool)
+	for spec := range rpc.Specs() {
+		if spec.StreamType != connect.StreamTypeUnary {
+			b.streaming[spec.Procedure] = true
+		}
+	}
 
 	mux := http.NewServeMux()
 	connecthttp.Mount(mux, rpc, connecthttp.WithReadMaxBytes(o.MaxRequestBytes))
@@ -214,7 +223,7 @@ func (b *Bridge) Serve(ctx context.Context, ln net.Listener, o ServeOptions) err
 	protocols.SetUnencryptedHTTP2(true) // gRPC clients without TLS speak h2c
 	protocols.SetHTTP2(true)
 	srv := &http.Server{
-		Handler:           boundTime(b.handler, o.RequestReadTimeout, o.ResponseWriteTimeout),
+		Handler:           boundTime(b.handler, o.RequestReadTimeout, o.ResponseWriteTimeout, b.streaming),
 		Protocols:         protocols,
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       o.IdleTimeout,

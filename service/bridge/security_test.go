@@ -23,6 +23,7 @@ import (
 
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
+	"github.com/smartassist-bridge/smartassist-bridge/service/cache"
 	"github.com/smartassist-bridge/smartassist-bridge/service/callerauth"
 )
 
@@ -117,6 +118,53 @@ func TestMaxResponseBytes(t *testing.T) {
 				if !strings.Contains(msg, want) {
 					t.Errorf("message %q does not mention %q", msg, want)
 				}
+			}
+		})
+	}
+}
+
+// TestMaxResponseBytesEdge: a response exactly at the limit is sent and
+// one byte over it is refused, whether it was fetched or served from the
+// cache (which knows its size from the fill); the second call is a hit.
+func TestMaxResponseBytesEdge(t *testing.T) {
+	t.Parallel()
+	size := proto.Size(wantSample(t))
+	tests := []struct {
+		name     string
+		cache    *cache.Config
+		limit    int
+		wantCode connect.Code
+	}{
+		{name: "no cache, at the limit", limit: size},
+		{name: "no cache, one byte over", limit: size - 1, wantCode: connect.CodeResourceExhausted},
+		{name: "cache, at the limit", cache: &cache.Config{}, limit: size},
+		{name: "cache, one byte over", cache: &cache.Config{}, limit: size - 1, wantCode: connect.CodeResourceExhausted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fake := newFake(t)
+			b := stewardBridge(t, fake, stewardConfig{cache: tt.cache, service: func(o *service.Options) { o.MaxResponseBytes = tt.limit }})
+			client := newClient(t, b.URL, false)
+			for call := range 2 {
+				res, err := client.GetConversation(t.Context(), sampleRequest())
+				if tt.wantCode != 0 {
+					checkCode(t, err, tt.wantCode)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("call %d: GetConversation: %v", call, err)
+				}
+				if !proto.Equal(res, wantSample(t)) {
+					t.Fatalf("call %d: the answer is not the sample", call)
+				}
+			}
+			wantRequests := 2
+			if tt.cache != nil {
+				wantRequests = 1
+			}
+			if got := len(fake.Requests()); got != wantRequests {
+				t.Errorf("SmartAssist saw %d requests, want %d", got, wantRequests)
 			}
 		})
 	}

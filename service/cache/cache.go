@@ -98,7 +98,8 @@ type Entry struct {
 	// what Cache-Control: max-age may say. With the cache disabled, or for
 	// an entry that was not cached, it is the time it was fetched.
 	Expires time.Time
-	// Size is the length of the encoding in bytes.
+	// Size is the length of the encoding in bytes; zero when ETag is empty
+	// (the conversation was not encoded).
 	Size int
 }
 
