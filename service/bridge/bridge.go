@@ -165,12 +165,12 @@ type ServeOptions struct {
 	// RequestReadTimeout bounds the time a request's body may take to
 	// arrive, from the request's start. 0 means 30s.
 	RequestReadTimeout time.Duration
-	// ResponseWriteTimeout bounds each write and flush of a response: a
-	// unary response, written at once, goes out within it (within twice
-	// it, counting the server's last flush), and a client that stops
-	// reading releases its call. A server stream may stay quiet between
-	// writes as long as it likes. It also closes an HTTP/2 connection
-	// whose peer reads nothing for that long. 0 means 30s.
+	// ResponseWriteTimeout bounds the writing of a unary response, from
+	// its first byte to its end, and each write and flush of a stream, so
+	// a client that stops reading releases its call while a server stream
+	// may stay quiet between writes as long as it likes. It also closes
+	// an HTTP/2 connection whose peer reads nothing for that long. 0 means
+	// 30s.
 	ResponseWriteTimeout time.Duration
 	// IdleTimeout closes a connection that has carried no request for
 	// that long. 0 means 2m.
