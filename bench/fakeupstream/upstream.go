@@ -265,17 +265,6 @@ func (u *upstream) liveState(id string) (status, updatedAt string) {
 	return "ACTIVE", start.Add(elapsed.Truncate(u.opts.livePeriod)).UTC().Format(layout)
 }
 
-// listResponse is the list endpoint's answer, in the shape of SmartAssist's
-// documented sample.
-type listResponse struct {
-	Results      []json.RawMessage `json:"results"`
-	Skip         int               `json:"skip"`
-	Limit        int               `json:"limit"`
-	HasMore      bool              `json:"hasMore"`
-	TotalPages   int               `json:"totalPages"`
-	TotalResults int               `json:"totalResults"`
-}
-
 // listConversations answers the list endpoint from the fixed list: filters
 // status (repeated, or comma-separated), source and language, then skip and
 // limit (default 10, at most 100; SmartAssist documents no default).
@@ -308,18 +297,7 @@ func (u *upstream) listConversations(w http.ResponseWriter, r *http.Request) {
 			match = append(match, it.body)
 		}
 	}
-	resp := listResponse{
-		Results:      match[min(skip, len(match)):min(skip+limit, len(match))],
-		Skip:         skip,
-		Limit:        limit,
-		HasMore:      skip+limit < len(match),
-		TotalPages:   (len(match) + limit - 1) / limit,
-		TotalResults: len(match),
-	}
-	if resp.Results == nil {
-		resp.Results = []json.RawMessage{}
-	}
-	body, err := json.Marshal(resp)
+	body, err := json.Marshal(demo.NewListPage(match, skip, limit))
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, `{"errors":[{"msg":"internal error","code":"500"}]}`)
 		return

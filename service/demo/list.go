@@ -230,14 +230,34 @@ func generate(i int, r *rand.Rand) record {
 // sampleAccountID is the account of the documented sample conversation.
 const sampleAccountID = "637368b4a1d039e34ba63bbf"
 
-// listAnswer is the list endpoint's answer shape.
-type listAnswer struct {
+// ListPage is the list endpoint's answer, in the shape of SmartAssist's
+// documented sample. The fakes of SmartAssist in tests and benchmarks
+// answer with it too.
+type ListPage struct {
 	Results      []json.RawMessage `json:"results"`
 	Skip         int               `json:"skip"`
 	Limit        int               `json:"limit"`
 	HasMore      bool              `json:"hasMore"`
 	TotalPages   int               `json:"totalPages"`
 	TotalResults int               `json:"totalResults"`
+}
+
+// NewListPage is the page of matched that skip and limit (positive)
+// select, with the totals SmartAssist reports beside it.
+func NewListPage(matched []json.RawMessage, skip, limit int) ListPage {
+	page := ListPage{
+		Results:      []json.RawMessage{},
+		Skip:         skip,
+		Limit:        limit,
+		TotalResults: len(matched),
+		TotalPages:   (len(matched) + limit - 1) / limit,
+	}
+	if skip < len(matched) {
+		end := min(len(matched), skip+limit)
+		page.Results = matched[skip:end]
+		page.HasMore = end < len(matched)
+	}
+	return page
 }
 
 func badRequest(w http.ResponseWriter, msg string) {
@@ -302,6 +322,7 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 	fields := values(q, "fields")
 
 	var matched []record
+	var bodies []json.RawMessage
 	for _, rec := range h.records() {
 		if len(statuses) > 0 && !slices.Contains(statuses, str(rec.doc["status"])) ||
 			source != "" && str(rec.doc["source"]) != source ||
@@ -309,27 +330,18 @@ func (h *handler) list(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		matched = append(matched, rec)
+		bodies = append(bodies, rec.body)
 	}
-	answer := listAnswer{
-		Results:      []json.RawMessage{},
-		Skip:         skip,
-		Limit:        limit,
-		TotalResults: len(matched),
-		TotalPages:   (len(matched) + limit - 1) / limit,
-	}
-	if skip < len(matched) {
-		page := matched[skip:min(skip+limit, len(matched))]
-		for _, rec := range page {
-			body := rec.body
-			if len(fields) > 0 {
-				var err error
-				if body, err = json.Marshal(Project(rec.doc, fields)); err != nil {
-					panic(err)
-				}
+	answer := NewListPage(bodies, skip, limit)
+	if len(fields) > 0 {
+		projected := make([]json.RawMessage, len(answer.Results))
+		for i := range projected {
+			var err error
+			if projected[i], err = json.Marshal(Project(matched[skip+i].doc, fields)); err != nil {
+				panic(err)
 			}
-			answer.Results = append(answer.Results, body)
 		}
-		answer.HasMore = skip+len(page) < len(matched)
+		answer.Results = projected
 	}
 	b, err := json.Marshal(answer)
 	if err != nil {

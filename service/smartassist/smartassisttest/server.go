@@ -315,16 +315,6 @@ func (s *Server) admit(w http.ResponseWriter, account string) bool {
 	return false
 }
 
-// listPage is the list endpoint's answer, in SmartAssist's shape.
-type listPage struct {
-	Results      []json.RawMessage `json:"results"`
-	Skip         int               `json:"skip"`
-	Limit        int               `json:"limit"`
-	HasMore      bool              `json:"hasMore"`
-	TotalPages   int               `json:"totalPages"`
-	TotalResults int               `json:"totalResults"`
-}
-
 // defaultListLimit is the page size when a list request names none, as in
 // SmartAssist's sample answer.
 const defaultListLimit = 10
@@ -378,18 +368,7 @@ func (s *Server) serveList(w http.ResponseWriter, r *http.Request, streamID stri
 	}
 	s.mu.Unlock()
 
-	page := listPage{
-		Results:      []json.RawMessage{},
-		Skip:         skip,
-		Limit:        limit,
-		TotalResults: len(matched),
-		TotalPages:   (len(matched) + limit - 1) / limit,
-	}
-	if skip < len(matched) {
-		end := min(len(matched), skip+limit)
-		page.Results = matched[skip:end]
-		page.HasMore = end < len(matched)
-	}
+	page := demo.NewListPage(matched, skip, limit)
 	if fields != nil {
 		projected := make([]json.RawMessage, len(page.Results))
 		for i, body := range page.Results {
