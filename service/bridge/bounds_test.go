@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,31 +26,11 @@ import (
 // it is given, once serving starts) on 127.0.0.1:0, stopped at cleanup.
 func startStub(t *testing.T, h func(b *bridge.Bridge) http.Handler, so bridge.ServeOptions) *runningBridge {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var b *bridge.Bridge
 	b = bridge.NewWithHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h(b).ServeHTTP(w, r)
 	}), smartassistv1connect.ConversationServiceWatchConversationProcedure)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- b.Serve(ctx, ln, so) }()
-	rb := &runningBridge{
-		Bridge: b,
-		URL:    "http://" + ln.Addr().String(),
-		Addr:   ln.Addr().String(),
-		cancel: cancel,
-		wait:   sync.OnceValue(func() error { return <-served }),
-	}
-	t.Cleanup(func() {
-		rb.cancel()
-		if err := rb.wait(); err != nil && !rb.explicit.Load() {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return rb
+	return serveBridge(t, b, so)
 }
 
 // transport is one way of reaching the listener: HTTP/1.1, h2c, or HTTP/2

@@ -87,11 +87,17 @@ type runningBridge struct {
 // return nil.
 func startBridge(t *testing.T, o bridge.Options, so bridge.ServeOptions) *runningBridge {
 	t.Helper()
+	return serveBridge(t, bridge.New(o), so)
+}
+
+// serveBridge serves b on 127.0.0.1:0 until the test ends (or Stop is
+// called), and fails the test if Serve does not then return nil.
+func serveBridge(t *testing.T, b *bridge.Bridge, so bridge.ServeOptions) *runningBridge {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := bridge.New(o)
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- b.Serve(ctx, ln, so) }()
