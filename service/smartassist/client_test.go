@@ -285,17 +285,26 @@ func TestGetConversationStatus(t *testing.T) {
 	}
 }
 
-func TestGetConversationConnectionClosed(t *testing.T) {
+// TestGetConversationTransportFailures: a connection closed before the
+// answer, and a 200 whose body is cut off mid-way (the server declares the
+// full length, sends half and drops the connection), are transient:
+// retried, and KindTransport once the attempts run out.
+func TestGetConversationTransportFailures(t *testing.T) {
 	t.Parallel()
 	closed := sat.Response{CloseConn: true}
+	cut := sat.Response{CutBody: true, Body: conversationBody}
 	tests := []struct {
-		name     string
-		script   []sat.Response
-		wantErr  bool
-		wantHits int
+		name       string
+		script     []sat.Response
+		wantErr    bool
+		wantStatus int   // HTTPStatus of the final error
+		wantCause  error // what the final error wraps, if anything in particular
+		wantHits   int
 	}{
 		{name: "closed once then success", script: []sat.Response{closed}, wantHits: 2},
 		{name: "closed on every attempt", script: []sat.Response{closed, closed, closed}, wantErr: true, wantHits: 3},
+		{name: "cut once then success", script: []sat.Response{cut}, wantHits: 2},
+		{name: "cut on every attempt", script: []sat.Response{cut, cut, cut}, wantErr: true, wantStatus: 200, wantCause: io.ErrUnexpectedEOF, wantHits: 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -312,8 +321,10 @@ func TestGetConversationConnectionClosed(t *testing.T) {
 				}
 			} else {
 				e := asError(t, err)
-				if e.Kind != smartassist.KindTransport || e.Attempts != 3 || e.HTTPStatus != 0 || e.Err == nil {
-					t.Errorf("error = %+v, want KindTransport after 3 attempts with a cause", e)
+				if e.Kind != smartassist.KindTransport || e.Attempts != 3 || e.HTTPStatus != tt.wantStatus || e.Err == nil ||
+					tt.wantCause != nil && !errors.Is(err, tt.wantCause) {
+					t.Errorf("error = %v (%+v), want KindTransport after 3 attempts, HTTP status %d, wrapping %v",
+						err, e, tt.wantStatus, tt.wantCause)
 				}
 			}
 			if hits := srv.Hits(); hits != tt.wantHits {
@@ -848,46 +859,6 @@ func TestNew(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "hunter2") {
 				t.Errorf("New error %q leaks the BaseURL password", err)
-			}
-		})
-	}
-}
-
-func TestGetConversationCutBody(t *testing.T) {
-	t.Parallel()
-	// The server declares the full length, sends half the body and drops
-	// the connection: a transient failure, retried.
-	cut := sat.Response{CutBody: true, Body: conversationBody}
-	tests := []struct {
-		name     string
-		script   []sat.Response
-		wantErr  bool
-		wantHits int
-	}{
-		{name: "cut once then success", script: []sat.Response{cut}, wantHits: 2},
-		{name: "cut on every attempt", script: []sat.Response{cut, cut, cut}, wantErr: true, wantHits: 3},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			srv := sat.NewServer(t, sat.WithConversation(streamID, conversationID, conversationBody))
-			srv.Script(conversationID, tt.script...)
-			c := newClient(t, srv, nil)
-
-			got, err := c.GetConversation(t.Context(), request())
-
-			if !tt.wantErr {
-				if err != nil || !bytes.Equal(got, conversationBody) {
-					t.Fatalf("GetConversation = %s, %v; want the conversation", got, err)
-				}
-			} else {
-				e := asError(t, err)
-				if e.Kind != smartassist.KindTransport || e.HTTPStatus != 200 || e.Attempts != 3 || !errors.Is(err, io.ErrUnexpectedEOF) {
-					t.Errorf("error = %v, want KindTransport for a 200 after 3 attempts wrapping io.ErrUnexpectedEOF", err)
-				}
-			}
-			if hits := srv.Hits(); hits != tt.wantHits {
-				t.Errorf("server hits = %d, want %d", hits, tt.wantHits)
 			}
 		})
 	}
