@@ -1,10 +1,13 @@
 // Package rpctest holds the small helpers several packages' tests share:
-// a log sink safe for concurrent use, and the lookup of an error detail.
+// a log sink safe for concurrent use, the lookup of an error detail, and
+// waiting for a condition.
 package rpctest
 
 import (
 	"bytes"
 	"sync"
+	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -37,4 +40,18 @@ func FindDetail[T proto.Message](details []proto.Message) (T, bool) {
 	}
 	var zero T
 	return zero, false
+}
+
+// Eventually polls cond every few milliseconds until it holds, failing the
+// test if it does not within 10 seconds: a liveness guard, not a timing
+// assertion.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }

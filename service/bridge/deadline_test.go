@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist"
@@ -125,7 +126,7 @@ func TestCancellationPropagation(t *testing.T) {
 				_, err := client.GetConversation(ctx, sampleRequest())
 				done <- err
 			}()
-			eventually(t, "SmartAssist receives the call", func() bool { return fake.Hits() == 1 })
+			rpctest.Eventually(t, "SmartAssist receives the call", func() bool { return fake.Hits() == 1 })
 			cancel()
 			if err := <-done; connect.CodeOf(err) != connect.CodeCanceled {
 				t.Errorf("code %v (%v), want canceled", connect.CodeOf(err), err)

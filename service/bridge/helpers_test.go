@@ -290,17 +290,3 @@ func checkErrorInfo(t *testing.T, details []proto.Message, reason string, meta m
 }
 
 type syncBuffer = rpctest.SyncBuffer
-
-// eventually polls cond every few milliseconds until it holds, failing the
-// test if it does not within a generous bound (a liveness guard, not a
-// timing assertion).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/cache"
@@ -309,7 +310,7 @@ func TestCallerAuthentication(t *testing.T) {
 				if got := reqs[0].Header.Get("Authorization"); got != "" {
 					t.Errorf("SmartAssist got an Authorization header")
 				}
-				eventually(t, "the access line names the caller", func() bool {
+				rpctest.Eventually(t, "the access line names the caller", func() bool {
 					return strings.Contains(log.String(), "caller="+callerSubject)
 				})
 			}

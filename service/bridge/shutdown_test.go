@@ -12,6 +12,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
 	"github.com/smartassist-bridge/smartassist-bridge/service/smartassist/smartassisttest"
 )
@@ -63,7 +64,7 @@ func TestGracefulShutdown(t *testing.T) {
 				res, err := call(t, b)
 				called <- result{res, err}
 			}()
-			eventually(t, "SmartAssist receives the call", func() bool { return fake.Hits() == 1 })
+			rpctest.Eventually(t, "SmartAssist receives the call", func() bool { return fake.Hits() == 1 })
 
 			stopped := make(chan error, 1)
 			go func() { stopped <- b.Stop() }()
@@ -147,7 +148,7 @@ func TestShutdownTimeout(t *testing.T) {
 		_, err := newClient(t, b.URL, false).GetConversation(context.WithoutCancel(t.Context()), sampleRequest())
 		called <- err
 	}()
-	eventually(t, "SmartAssist receives the call", func() bool { return fake.Hits() == 1 })
+	rpctest.Eventually(t, "SmartAssist receives the call", func() bool { return fake.Hits() == 1 })
 
 	if err := b.Stop(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Serve: %v, want a graceful-shutdown timeout", err)

@@ -23,6 +23,7 @@ import (
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
 	"github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1/smartassistv1connect"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/cache"
 	"github.com/smartassist-bridge/smartassist-bridge/service/demo"
@@ -204,12 +205,12 @@ func TestPerCallerCancellation(t *testing.T) {
 			var impatientErr error
 			if tt.patientFirst {
 				startPatient()
-				eventually(t, "the fetch reaches SmartAssist", func() bool { return fake.Hits() == 1 })
+				rpctest.Eventually(t, "the fetch reaches SmartAssist", func() bool { return fake.Hits() == 1 })
 				impatientErr = impatient()
 			} else {
 				done := make(chan error, 1)
 				go func() { done <- impatient() }()
-				eventually(t, "the fetch reaches SmartAssist", func() bool { return fake.Hits() == 1 })
+				rpctest.Eventually(t, "the fetch reaches SmartAssist", func() bool { return fake.Hits() == 1 })
 				startPatient()
 				impatientErr = <-done
 			}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/cache"
 )
 
@@ -41,18 +42,6 @@ func countingFill(n *atomic.Int64, conv *smartassistv1.Conversation) cache.Fill 
 	return func(context.Context) (*smartassistv1.Conversation, error) {
 		n.Add(1)
 		return conv, nil
-	}
-}
-
-// waitFor polls cond until it holds or 2s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -139,7 +128,7 @@ func TestGetPerCallerCancellation(t *testing.T) {
 			}
 			gotB <- e
 		}()
-		waitFor(t, "B to join A's fill", func() bool { return joined.Load() == 1 })
+		rpctest.Eventually(t, "B to join A's fill", func() bool { return joined.Load() == 1 })
 
 		cancelA()
 		select {
@@ -188,7 +177,7 @@ func TestGetPerCallerCancellation(t *testing.T) {
 			})
 		}
 		fctx := <-fillCtx
-		waitFor(t, "every caller to join", func() bool { return joined.Load() == callers-1 })
+		rpctest.Eventually(t, "every caller to join", func() bool { return joined.Load() == callers-1 })
 		cancel()
 		wg.Wait()
 		select {
@@ -228,7 +217,7 @@ func TestGetSharesErrorsButNeverCachesThem(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, "the second caller to join", func() bool { return joined.Load() == 1 })
+	rpctest.Eventually(t, "the second caller to join", func() bool { return joined.Load() == 1 })
 	close(release)
 	wg.Wait()
 	if fills.Load() != 1 {
@@ -346,7 +335,7 @@ func TestByteBoundEvicts(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("no eviction after inserting four times MaxBytes")
 	}
-	waitFor(t, "the store to shrink under MaxBytes", func() bool {
+	rpctest.Eventually(t, "the store to shrink under MaxBytes", func() bool {
 		_, bytes := c.Size()
 		return bytes <= maxBytes
 	})

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/cache"
 	"github.com/smartassist-bridge/smartassist-bridge/service/redistest"
 )
@@ -251,7 +252,7 @@ func TestRedisOutageDegradesAndRejoins(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // Gets go on, some through the back-off's probes
 	s.Restart(t)
-	waitFor(t, "the cache to rejoin Redis", c.Healthy)
+	rpctest.Eventually(t, "the cache to rejoin Redis", c.Healthy)
 	time.Sleep(100 * time.Millisecond)
 	stopLoad()
 
@@ -323,7 +324,7 @@ func TestHealthyRecoversWithoutTraffic(t *testing.T) {
 	s.Restart(t)
 	// No Get reaches Redis now (the entry is a local hit for minutes), so
 	// only the cache's own probe can notice that Redis is back.
-	waitFor(t, "Healthy() after Redis restarted", c.Healthy)
+	rpctest.Eventually(t, "Healthy() after Redis restarted", c.Healthy)
 }
 
 // TestSlowRedisIsBounded points the cache at a server that accepts

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/redistest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/watch"
 )
@@ -83,7 +84,7 @@ func pollingFor(t *testing.T, replicas []*replica, n int64) []int {
 		before[i] = r.fetches.Load()
 		total += before[i]
 	}
-	waitFor(t, fmt.Sprintf("%d more fetches", n), func() bool {
+	rpctest.Eventually(t, fmt.Sprintf("%d more fetches", n), func() bool {
 		var now int64
 		for _, r := range replicas {
 			now += r.fetches.Load()
@@ -144,7 +145,7 @@ func TestReplicasShareOnePoller(t *testing.T) {
 			rest = append(rest, r)
 		}
 	}
-	waitFor(t, "another replica takes over", func() bool { return len(polling(rest, 100*time.Millisecond)) > 0 })
+	rpctest.Eventually(t, "another replica takes over", func() bool { return len(polling(rest, 100*time.Millisecond)) > 0 })
 	if p := pollingFor(t, rest, 6); len(p) != 1 {
 		t.Errorf("after the takeover, replicas %v of the rest polled, want exactly one", p)
 	}
@@ -157,7 +158,7 @@ func TestReplicasShareOnePoller(t *testing.T) {
 			checkState(t, next(t, ch), src.current())
 			ended(t, ch)
 		}
-		waitFor(t, "pollers stop after CLOSED", func() bool { return r.hub.Pollers() == 0 })
+		rpctest.Eventually(t, "pollers stop after CLOSED", func() bool { return r.hub.Pollers() == 0 })
 	}
 }
 
@@ -181,7 +182,7 @@ func TestLeaseExpires(t *testing.T) {
 	if p := polling(replicas, 300*time.Millisecond); len(p) != 0 {
 		t.Errorf("replica polled while another held the lease")
 	}
-	waitFor(t, "the lease expires and the replica polls", func() bool { return len(polling(replicas, 50*time.Millisecond)) == 1 })
+	rpctest.Eventually(t, "the lease expires and the replica polls", func() bool { return len(polling(replicas, 50*time.Millisecond)) == 1 })
 }
 
 // TestRedisOutage: when Redis goes away every replica polls for itself and
@@ -196,11 +197,11 @@ func TestRedisOutage(t *testing.T) {
 	}
 
 	s.Stop()
-	waitFor(t, "both replicas poll while Redis is down", func() bool { return len(polling(replicas, 200*time.Millisecond)) == 2 })
+	rpctest.Eventually(t, "both replicas poll while Redis is down", func() bool { return len(polling(replicas, 200*time.Millisecond)) == 2 })
 	everyoneSees(t, src, replicas, 3)
 
 	s.Restart(t)
-	waitFor(t, "one poller again once Redis is back", func() bool { return len(polling(replicas, 300*time.Millisecond)) == 1 })
+	rpctest.Eventually(t, "one poller again once Redis is back", func() bool { return len(polling(replicas, 300*time.Millisecond)) == 1 })
 	if p := pollingFor(t, replicas, 6); len(p) != 1 {
 		t.Errorf("with Redis back, replicas %v polled, want one", p)
 	}

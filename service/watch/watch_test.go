@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/rpctest"
 	"github.com/smartassist-bridge/smartassist-bridge/service/watch"
 )
 
@@ -110,19 +111,6 @@ func quiet(t *testing.T, ch <-chan watch.Update) {
 	}
 }
 
-// waitFor polls cond until it holds, failing after a generous bound (a
-// liveness guard, not a timing assertion).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func checkState(t *testing.T, u watch.Update, want *smartassistv1.Conversation) {
 	t.Helper()
 	if u.Err != nil {
@@ -146,7 +134,7 @@ func TestEmitsOnlyOnChange(t *testing.T) {
 
 	polled := func(n int64) {
 		from := src.fetches.Load()
-		waitFor(t, "more polls", func() bool { return src.fetches.Load() >= from+n })
+		rpctest.Eventually(t, "more polls", func() bool { return src.fetches.Load() >= from+n })
 	}
 	polled(5)
 	quiet(t, ch)
@@ -168,7 +156,7 @@ func TestEmitsOnlyOnChange(t *testing.T) {
 	src.change(func(c *smartassistv1.Conversation) { c.Status = "CLOSED" })
 	checkState(t, next(t, ch), src.current())
 	ended(t, ch)
-	waitFor(t, "the poller stops after CLOSED", func() bool { return hub.Pollers() == 0 })
+	rpctest.Eventually(t, "the poller stops after CLOSED", func() bool { return hub.Pollers() == 0 })
 	after := src.fetches.Load() // the poller has ended: no fetch is in flight
 	time.Sleep(100 * time.Millisecond)
 	if n := src.fetches.Load(); n != after {
@@ -260,7 +248,7 @@ func TestLastSubscriberLeavingStops(t *testing.T) {
 			ended(t, chans[i])
 		}
 		from := src.fetches.Load()
-		waitFor(t, "the poller goes on for the last subscriber", func() bool { return src.fetches.Load() > from+2 })
+		rpctest.Eventually(t, "the poller goes on for the last subscriber", func() bool { return src.fetches.Load() > from+2 })
 		if n := hub.Pollers(); n != 1 {
 			t.Errorf("Pollers() = %d with one subscriber left, want 1", n)
 		}
@@ -356,7 +344,7 @@ func TestSlowWatcherGetsLatest(t *testing.T) {
 	for i := range 5 {
 		src.change(func(c *smartassistv1.Conversation) { c.Priority = proto.Int32(int32(10 + i)) })
 		from := src.fetches.Load()
-		waitFor(t, "a poll sees the change", func() bool { return src.fetches.Load() > from+1 })
+		rpctest.Eventually(t, "a poll sees the change", func() bool { return src.fetches.Load() > from+1 })
 	}
 	checkState(t, next(t, ch), src.current())
 	quiet(t, ch)
