@@ -42,6 +42,7 @@ func (s *ConversationServer) WatchConversation(ctx context.Context, req *smartas
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	updates := s.watcher.Subscribe(ctx, key, fetch)
+	var lastSent *smartassistv1.Conversation // under a mask
 	for {
 		select {
 		case <-s.draining:
@@ -62,6 +63,12 @@ func (s *ConversationServer) WatchConversation(ctx context.Context, req *smartas
 			conv := u.Conversation
 			if mask != nil {
 				conv = mask.apply(conv)
+				// The poller tells whole conversations apart; a change
+				// outside the mask shows the caller nothing new.
+				if lastSent != nil && proto.Equal(conv, lastSent) {
+					continue
+				}
+				lastSent = conv
 			}
 			resp := &smartassistv1.WatchConversationResponse{Conversation: conv}
 			if err := s.checkSize(proto.Size(resp)); err != nil {
