@@ -42,16 +42,17 @@ func check(data []byte, l Limits) error {
 }
 
 func (c *checker) document() error {
-	if c.atEnd() {
+	c.skipSpace()
+	switch {
+	case c.pos == len(c.data):
 		return c.errorf(c.pos, "empty document, want a JSON object")
-	}
-	if ch := c.peek(); ch != '{' {
-		return c.errorf(c.pos, "top-level value is %s, want a JSON object", an(kindAt(ch)))
+	case c.data[c.pos] != '{':
+		return c.errorf(c.pos, "top-level value is %s, want a JSON object", kindAt(c.data[c.pos]))
 	}
 	if err := c.value(); err != nil {
 		return err
 	}
-	if !c.atEnd() {
+	if c.skipSpace(); c.pos < len(c.data) {
 		return c.errorf(c.pos, "unexpected %s after the top-level object", c.describe(c.pos))
 	}
 	return nil
@@ -76,7 +77,7 @@ func (c *checker) value() error {
 				return c.value()
 			})
 		} else {
-			err = c.elements(func() error {
+			err = c.elements(']', func() error {
 				c.path[top].index++
 				return c.value()
 			})
@@ -142,12 +143,4 @@ func (c *checker) rawKey(off int) string {
 		}
 	}
 	return string(b) // not reached: the key was read whole
-}
-
-func an(kind string) string {
-	switch kind[0] {
-	case 'a', 'e', 'i', 'o', 'u':
-		return "an " + kind
-	}
-	return "a " + kind
 }

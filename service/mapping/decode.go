@@ -256,7 +256,7 @@ func (d *decoder) field(m protoreflect.Message, f field) (fits bool, err error) 
 		return false, nil
 	}
 	l := m.Mutable(f.fd).List()
-	err = d.elements(func() error {
+	err = d.elements(']', func() error {
 		v, fits, err := d.one(f, d.peek(), func() protoreflect.Message { return l.NewElement().Message() })
 		if err != nil {
 			return err
@@ -337,7 +337,7 @@ func (d *decoder) value() (*structpb.Value, error) {
 		return structpb.NewStructValue(st), err
 	case c == '[':
 		lv := &structpb.ListValue{}
-		err := d.elements(func() error {
+		err := d.elements(']', func() error {
 			v, err := d.value()
 			lv.Values = append(lv.Values, v)
 			return err

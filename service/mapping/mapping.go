@@ -35,25 +35,24 @@
 // as protobuf-go's protojson does: read a key, find the field, Set it, or
 // fill Mutable(...).List(). Message fields go through the protoreflect API
 // only, so the same code reads generated and dynamicpb messages, and no
-// mistake in it can write outside a Go value. Both passes share a small scanner (scan.go) that
-// reads by byte offset: "this value does not fit its field, keep it
-// verbatim instead" is a rewind of the offset and a Clear of the field,
-// which a token stream (encoding/json's Decoder) cannot do without
-// buffering every value; number literals are kept as text, so integers,
-// durations and epoch milliseconds are read exactly.
+// mistake in it can write outside a Go value. Both passes share a small
+// scanner (scan.go) that reads by byte offset: "this value does not fit
+// its field, keep it verbatim instead" is a rewind of the offset and a
+// Clear of the field, which a token stream (encoding/json's Decoder)
+// cannot do without buffering every value; number literals are kept as
+// text, so integers, durations and epoch milliseconds are read exactly.
 //
 // Optimisations kept, and why: the scanner returns strings that alias the
 // input, so a key lookup does not allocate; each message type's key table
 // is built once from its descriptor; the document is copied to one string
-// once, and every string without escapes is a plain substring of it.
-// That saves ~15% CPU and a quarter of the
-// allocations; the price is that a kept message keeps the document's text
-// alive, about what its strings would take as separate copies. The first
-// pass costs ~25% of a decode (it scans at ~300 MB/s): the price of
-// rejecting hostile documents before allocating. encoding/json's
-// Decoder.Token was measured and ruled out: 15-30x slower than that scan,
-// with an allocation per token. Dropped, because they did not earn
-// their lines: writing through generated structs' field offsets, a second
+// once, and every string without escapes is a plain substring of it. That
+// saves ~15% CPU and a quarter of the allocations; the price is that a
+// kept message keeps the document's text alive, about what its strings
+// would take as separate copies. The first pass costs ~25% of a decode (it
+// scans at ~300 MB/s): the price of rejecting hostile documents before
+// allocating. encoding/json's Decoder.Token was measured and ruled out:
+// 15-30x slower than that scan, with an allocation per token. Dropped,
+// because they did not earn their lines: writing through generated structs' field offsets, a second
 // decoding path through wire format, learning the key order (6-10% on the
 // old path), a string arena (one kept string pinned a 16 KiB chunk), pooled
 // buffers, and a hand-written calendar parser (time.Parse costs ~17 ns more

@@ -80,17 +80,10 @@ func scaledInt(lit []byte, shift int) (int64, bool) {
 	}
 	// At most 19 digits stay below 10^19, which uint64 holds; the sign
 	// decides the exact bound.
-	limit := uint64(math.MaxInt64)
 	if neg {
-		limit++
+		return -int64(u-1) - 1, u <= math.MaxInt64+1
 	}
-	if u > limit {
-		return 0, false
-	}
-	if neg {
-		return -int64(u-1) - 1, true
-	}
-	return int64(u), true
+	return int64(u), u <= math.MaxInt64
 }
 
 // exactDouble reads a literal for a google.protobuf.Value without losing

@@ -61,13 +61,6 @@ func (s *scanner) skipSpace() {
 	}
 }
 
-// atEnd skips white space and reports whether the input is used up. (peek's
-// 0 cannot tell the end from a NUL byte in the input.)
-func (s *scanner) atEnd() bool {
-	s.skipSpace()
-	return s.pos >= len(s.data)
-}
-
 // peek returns the next non-space byte without consuming it, or 0 at the end.
 func (s *scanner) peek() byte {
 	s.skipSpace()
@@ -89,39 +82,12 @@ func (s *scanner) describe(off int) string {
 	return fmt.Sprintf("%q", string(c))
 }
 
-func (s *scanner) expect(c byte, what string) error {
-	if s.peek() != c {
-		return s.errorf(s.pos, "expected %s, found %s", what, s.describe(s.pos))
-	}
-	s.pos++
-	return nil
-}
-
-// next reads the separator after an element of an object or array: it
-// reports whether another element follows (a ',') or the container closed.
-func (s *scanner) next(closer byte) (more bool, err error) {
-	switch s.peek() {
-	case ',':
-		s.pos++
-		return true, nil
-	case closer:
-		s.pos++
-		return false, nil
-	}
-	return false, s.errorf(s.pos, "expected ',' or %q, found %s", string(closer), s.describe(s.pos))
-}
-
 // members reads the object at s.pos, calling fn for each member with its
 // key and the key's offset; fn reads the value. The key aliases the input or the scratch space,
 // so it is valid only until the next string is read: enough for a map
 // lookup, which does not allocate.
 func (s *scanner) members(fn func(key []byte, keyAt int) error) error {
-	s.pos++ // '{'
-	if s.peek() == '}' {
-		s.pos++
-		return nil
-	}
-	for {
+	return s.elements('}', func() error {
 		if s.peek() != '"' {
 			return s.errorf(s.pos, "expected object key, found %s", s.describe(s.pos))
 		}
@@ -130,22 +96,19 @@ func (s *scanner) members(fn func(key []byte, keyAt int) error) error {
 		if err != nil {
 			return err
 		}
-		if err := s.expect(':', "':' after object key"); err != nil {
-			return err
+		if s.peek() != ':' {
+			return s.errorf(s.pos, "expected ':' after object key, found %s", s.describe(s.pos))
 		}
-		if err := fn(k, keyAt); err != nil {
-			return err
-		}
-		if more, err := s.next('}'); !more || err != nil {
-			return err
-		}
-	}
+		s.pos++
+		return fn(k, keyAt)
+	})
 }
 
-// elements reads the array at s.pos, calling fn to read each element.
-func (s *scanner) elements(fn func() error) error {
-	s.pos++ // '['
-	if s.peek() == ']' {
+// elements reads the array (closer ']') or object (closer '}') at s.pos,
+// calling fn to read each element or member.
+func (s *scanner) elements(closer byte, fn func() error) error {
+	s.pos++ // '[' or '{'
+	if s.peek() == closer {
 		s.pos++
 		return nil
 	}
@@ -153,8 +116,14 @@ func (s *scanner) elements(fn func() error) error {
 		if err := fn(); err != nil {
 			return err
 		}
-		if more, err := s.next(']'); !more || err != nil {
-			return err
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case closer:
+			s.pos++
+			return nil
+		default:
+			return s.errorf(s.pos, "expected ',' or %q, found %s", string(closer), s.describe(s.pos))
 		}
 	}
 }
@@ -189,6 +158,10 @@ func (s *scanner) stringBytes() ([]byte, error) {
 	return nil, s.errorf(s.pos, "unterminated string")
 }
 
+// shortEscapes maps the letter after a backslash to the byte it stands for
+// in a JSON string; zero for every other byte.
+var shortEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
 // unescape is the slow path of stringBytes, taken at the first backslash.
 func (s *scanner) unescape(start, i int) ([]byte, error) {
 	data := s.data
@@ -209,20 +182,10 @@ func (s *scanner) unescape(start, i int) ([]byte, error) {
 			}
 			e := data[i+1]
 			i += 2
-			switch e {
-			case '"', '\\', '/':
-				b = append(b, e)
-			case 'b':
-				b = append(b, '\b')
-			case 'f':
-				b = append(b, '\f')
-			case 'n':
-				b = append(b, '\n')
-			case 'r':
-				b = append(b, '\r')
-			case 't':
-				b = append(b, '\t')
-			case 'u':
+			switch {
+			case shortEscapes[e] != 0:
+				b = append(b, shortEscapes[e])
+			case e == 'u':
 				r, ok := hex4(data, i)
 				if !ok {
 					return nil, s.errorf(i-2, "invalid \\u escape")
@@ -329,21 +292,22 @@ func (s *scanner) literal(word string) error {
 	return nil
 }
 
-// kindAt names the JSON kind of the value starting with c, for messages.
+// kindAt names the JSON kind of the value starting with c, with its
+// article, for messages.
 func kindAt(c byte) string {
 	switch {
 	case c == '{':
-		return "object"
+		return "an object"
 	case c == '[':
-		return "array"
+		return "an array"
 	case c == '"':
-		return "string"
+		return "a string"
 	case c == 't' || c == 'f':
-		return "boolean"
+		return "a boolean"
 	case c == 'n':
-		return "null"
+		return "a null"
 	case c == '-' || isDigit(c):
-		return "number"
+		return "a number"
 	}
-	return "invalid value"
+	return "an invalid value"
 }

@@ -11,27 +11,20 @@ const (
 // readInstant reads an RFC 3339 (ISO-8601) string, or a number of
 // milliseconds since the Unix epoch as in "timestampValue".
 func readInstant(s *scanner, c byte) (sec int64, nsec int32, fits bool, err error) {
-	switch {
-	case c == '"':
+	if c == '"' {
 		b, err := s.stringBytes()
 		if err != nil {
 			return 0, 0, false, err
 		}
 		sec, nsec, ok := parseTime(b)
 		return sec, nsec, ok, nil
-	case c == '-' || isDigit(c):
-		lit, err := s.number()
-		if err != nil {
-			return 0, 0, false, err
-		}
-		ns, ok := scaledInt(lit, 6) // milliseconds -> nanoseconds
-		sec, n := ns/1e9, ns%1e9
-		if n < 0 { // Timestamp nanos are never negative
-			sec, n = sec-1, n+1e9
-		}
-		return sec, int32(n), ok && sec >= minTimestampSeconds && sec <= maxTimestampSeconds, nil
 	}
-	return 0, 0, false, nil
+	ns, ok, err := readScaled(s, c, 6) // milliseconds -> nanoseconds
+	sec, n := ns/1e9, ns%1e9
+	if n < 0 { // Timestamp nanos are never negative
+		sec, n = sec-1, n+1e9
+	}
+	return sec, int32(n), ok && sec >= minTimestampSeconds && sec <= maxTimestampSeconds, err
 }
 
 // parseTime reads an RFC 3339 instant within Timestamp range as seconds and
@@ -39,14 +32,13 @@ func readInstant(s *scanner, c byte) (sec int64, nsec int32, fits bool, err erro
 // fraction as well as '.', and silently drops fraction digits past the
 // ninth; a string with a non-zero one is refused here instead, so that it
 // is kept verbatim rather than truncated. It also takes a one-digit hour,
-// which RFC 3339 does not: such a string is refused too, which keeps the
-// fraction where subNanosecond looks for it.
+// which RFC 3339 does not: such a string is refused too (every other part
+// time.Parse reads has a fixed width, so a ':' at b[13] says the hour has
+// two digits), which keeps the fraction where subNanosecond looks for it.
 func parseTime(b []byte) (sec int64, nsec int32, ok bool) {
-	if !rfc3339Widths(b) || subNanosecond(b) {
-		return 0, 0, false
-	}
 	t, err := time.Parse(time.RFC3339Nano, string(b))
-	if err != nil || t.Unix() < minTimestampSeconds || t.Unix() > maxTimestampSeconds {
+	if err != nil || b[13] != ':' || subNanosecond(b) ||
+		t.Unix() < minTimestampSeconds || t.Unix() > maxTimestampSeconds {
 		return 0, 0, false
 	}
 	return t.Unix(), int32(t.Nanosecond()), true
@@ -55,21 +47,6 @@ func parseTime(b []byte) (sec int64, nsec int32, ok bool) {
 // fracAt is where RFC 3339's fraction of a second starts: after
 // "2006-01-02T15:04:05" (time.Parse takes exactly four year digits).
 const fracAt = len("2006-01-02T15:04:05")
-
-// rfc3339Widths reports whether b starts with the fixed-width date and
-// time RFC 3339 requires: "dddd-dd-ddTdd:dd:dd".
-func rfc3339Widths(b []byte) bool {
-	const layout = "0000-00-00T00:00:00"
-	if len(b) < len(layout) {
-		return false
-	}
-	for i := range len(layout) {
-		if layout[i] == '0' && !isDigit(b[i]) || layout[i] != '0' && b[i] != layout[i] {
-			return false
-		}
-	}
-	return true
-}
 
 // subNanosecond reports whether the fraction of seconds in an RFC 3339
 // string has a non-zero digit past the ninth.
