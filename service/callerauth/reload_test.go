@@ -139,18 +139,6 @@ func TestPrivateKeyMaterialIgnored(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestReloadKubernetesSecret rotates keys the way the kubelet updates a
 // mounted Secret: the path is a symlink through "..data", which is swapped
 // to a new directory, and the old directory is removed.
@@ -237,7 +225,7 @@ func TestReloadKeepsKeysOnBadFile(t *testing.T) {
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "warning about the missing file", func() bool { return strings.Contains(logs.String(), "cannot read caller keys") })
+	rpctest.Eventually(t, "warning about the missing file", func() bool { return strings.Contains(logs.String(), "cannot read caller keys") })
 	if _, err := v.Verify(rsaToken); err != nil {
 		t.Errorf("old key after the file went missing: %v", err)
 	}
