@@ -73,8 +73,9 @@ type Config struct {
 	ShutdownTimeout      time.Duration
 	DrainDelay           time.Duration
 
-	LogFormat string
-	LogLevel  string
+	LogFormat        string
+	LogLevel         string
+	LogFlushInterval time.Duration
 }
 
 // Demo reports whether the bridge serves the embedded sample upstream.
@@ -141,6 +142,7 @@ func parseConfig(args []string, getenv func(string) string, usageOut io.Writer) 
 	fs.DurationVar(&c.DrainDelay, "drain-delay", 0, "time between reporting NOT_SERVING and closing the listener on SIGTERM")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.LogFlushInterval, "log-flush-interval", 100*time.Millisecond, "longest time a debug or info line waits to be written with others (warnings and errors are written at once); 0 writes every line at once")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: smartassist-bridge [flags]\n\nEvery flag can also be set as %s<FLAG> (e.g. %s).\n\n", envPrefix, envName("upstream"))
 		fs.PrintDefaults()
@@ -337,6 +339,9 @@ func (c *Config) validate(given, fromEnv map[string]bool, rateErr error) error {
 	case "debug", "info", "warn", "error":
 	default:
 		bad("log-level", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	if c.LogFlushInterval < 0 || c.LogFlushInterval > time.Minute {
+		bad("log-flush-interval", "want 0 to 1m, got %s", c.LogFlushInterval)
 	}
 	return errors.Join(errs...)
 }

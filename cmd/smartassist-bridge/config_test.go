@@ -47,6 +47,7 @@ func defaults() Config {
 		ShutdownTimeout:        20 * time.Second,
 		LogFormat:              "text",
 		LogLevel:               "info",
+		LogFlushInterval:       100 * time.Millisecond,
 	}
 }
 
@@ -144,7 +145,7 @@ func TestParseConfig(t *testing.T) {
 				"--cache-max-bytes", "1048576", "--upstream-rate", "10/10s", "--redis-url", "redis://:pw@127.0.0.1:6379/2",
 				"--replicas", "3", "--watch-interval", "500ms", "--request-read-timeout", "5s", "--response-write-timeout", "6s",
 				"--max-response-bytes", "2048", "--max-upstream-values", "1000", "--max-concurrent-decodes", "2",
-				"--upstream-attempt-timeout", "1s",
+				"--upstream-attempt-timeout", "1s", "--log-flush-interval", "0",
 			},
 			want: func(c *Config) {
 				c.Upstream, c.Listen, c.AdminListen, c.TLSCert, c.TLSKey = upstream, "127.0.0.1:0", "", certFile, keyFile
@@ -155,6 +156,7 @@ func TestParseConfig(t *testing.T) {
 				c.UpstreamRate, c.RedisURL, c.Replicas, c.WatchInterval = quota.Rate{N: 10, Per: 10 * time.Second}, "redis://:pw@127.0.0.1:6379/2", 3, 500*time.Millisecond
 				c.RequestReadTimeout, c.ResponseWriteTimeout, c.MaxResponseBytes = 5*time.Second, 6*time.Second, 2048
 				c.MaxUpstreamValues, c.MaxConcurrentDecodes, c.UpstreamAttemptTimeout = 1000, 2, time.Second
+				c.LogFlushInterval = 0
 			},
 		},
 	}
@@ -303,6 +305,8 @@ func TestParseConfigErrors(t *testing.T) {
 		// Logging.
 		{name: "log format", args: []string{"--log-format", "xml"}, want: []string{"--log-format: ", `"xml"`}},
 		{name: "log level", args: []string{"--log-level", "verbose"}, want: []string{"--log-level: ", `"verbose"`}},
+		{name: "log flush interval negative", args: []string{"--log-flush-interval", "-1s"}, want: []string{"--log-flush-interval: ", "-1s"}},
+		{name: "log flush interval too long", args: []string{"--log-flush-interval", "5m"}, want: []string{"--log-flush-interval: ", "5m0s"}},
 
 		// Several problems are reported at once.
 		{name: "all at once", args: []string{"--log-format", "xml", "--log-level", "loud", "--upstream-attempts", "0"}, want: []string{"--log-format: ", "--log-level: ", "--upstream-attempts: "}},

@@ -40,6 +40,7 @@ import (
 	"connectrpc.com/connect/v2"
 
 	smartassistv1 "github.com/smartassist-bridge/smartassist-bridge/gen/smartassist/v1"
+	"github.com/smartassist-bridge/smartassist-bridge/internal/logbatch"
 	"github.com/smartassist-bridge/smartassist-bridge/service"
 	"github.com/smartassist-bridge/smartassist-bridge/service/bridge"
 	"github.com/smartassist-bridge/smartassist-bridge/service/callerauth"
@@ -84,7 +85,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return err
 	}
-	log := newLogger(cfg, stderr)
+	logOut := logbatch.New(stderr, 64<<10, cfg.LogFlushInterval)
+	defer logOut.Close()
+	log := newLogger(cfg, logOut)
 	metrics := telemetry.NewMetrics()
 
 	var tracerProvider trace.TracerProvider
@@ -244,14 +247,19 @@ func authMode(cfg *Config) string {
 	return "pass-through"
 }
 
-func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+// newLogger logs to w at the configured level and format. Lines below
+// warning wait up to --log-flush-interval to be written together (one
+// system call for many access-log lines); a warning or an error is written
+// at once, with the lines before it.
+func newLogger(cfg *Config, w *logbatch.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated already
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if cfg.LogFormat == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(logbatch.Handler(h, w, slog.LevelWarn))
 }
 
 // adminServer serves operators: liveness, readiness and Prometheus metrics, on their own port so they never share fate or
