@@ -1,9 +1,9 @@
 // Package logbatch batches log output into fewer writes.
 //
 // An access log writes a line for every call; written one by one, each
-// line is a system call on the call's path (bench/README.md: about 10 µs
-// of the ~150 µs of CPU a cache hit cost, and 27–42 µs of its p50 at 500
-// calls/s). A Writer gathers lines in memory and writes them at most a
+// line is a system call on the call's path (bench/README.md: a few µs of
+// the ~140 µs of CPU a cache hit costs, and up to 40 µs of its p50 at 500
+// calls/s, depending on the machine). A Writer gathers lines in memory and writes them at most a
 // delay after the first of them, or when its buffer fills; Handler makes a
 // record at or above a level (warnings and errors) write everything
 // gathered at once, so the lines that explain a failure are never the
