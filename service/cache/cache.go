@@ -65,8 +65,12 @@ const (
 	DefaultClosedTTL    = 10 * time.Minute
 	DefaultLiveTTL      = 5 * time.Second
 	DefaultRedisTimeout = 150 * time.Millisecond
-	DefaultFillLockTTL  = 15 * time.Second
+	DefaultFillLockTTL  = 3 * time.Second
 	DefaultRedisBackoff = time.Second
+
+	// minFillLockTTL leaves a renewal (every third of the TTL) time to
+	// reach Redis before the lock lapses.
+	minFillLockTTL = 30 * time.Millisecond
 )
 
 // entryOverhead approximates the bytes an entry costs beyond its encoding:
@@ -160,7 +164,9 @@ type Config struct {
 	// means DefaultRedisBackoff.
 	RedisBackoff time.Duration
 	// FillLockTTL bounds how long other replicas wait for a replica that
-	// took the fill lock and then vanished. Zero means DefaultFillLockTTL.
+	// took the fill lock and then vanished; the replica filling extends
+	// its lock every third of it for as long as its fill runs. Zero means
+	// DefaultFillLockTTL.
 	FillLockTTL time.Duration
 	// Hooks receive events for metrics.
 	Hooks Hooks
@@ -233,8 +239,8 @@ func (cfg *Config) validate() error {
 		return errors.New("cache: RedisTimeout must not be negative")
 	case cfg.RedisBackoff < 0:
 		return errors.New("cache: RedisBackoff must not be negative")
-	case cfg.FillLockTTL < 0:
-		return errors.New("cache: FillLockTTL must not be negative")
+	case cfg.FillLockTTL < 0, cfg.FillLockTTL > 0 && cfg.FillLockTTL < minFillLockTTL:
+		return errors.New("cache: FillLockTTL must be 0 (the default) or at least 30ms")
 	case cfg.Redis != nil && !cfg.Redis.Options().ContextTimeoutEnabled:
 		// Without it go-redis ignores context deadlines on reads and writes
 		// (its ReadTimeout, 3s by default, applies), so a slow Redis would

@@ -55,6 +55,14 @@ end
 return 1
 `)
 
+// renewScript extends the fill lock if the caller still holds it.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
 // shared is the Redis side of a Cache.
 type shared struct {
 	cfg *Config
@@ -148,7 +156,9 @@ func (s *shared) load(ctx context.Context, key Key, maxTTL time.Duration, c *Cac
 // in Redis and releases the lock, even when the fill failed (others then
 // take over at once instead of waiting for the lock to expire).
 func (s *shared) fillAndPublish(ctx context.Context, rk redisKeys, token string, key Key, maxTTL time.Duration, c *Cache, fill Fill) (Entry, bool, error) {
+	release := s.holdLock(rk, token)
 	conv, err := c.callFill(ctx, fill)
+	release()
 	var (
 		e     Entry
 		value []byte
@@ -171,6 +181,39 @@ func (s *shared) fillAndPublish(ctx context.Context, rk redisKeys, token string,
 		return publishScript.Run(ctx, s.rdb, []string{rk.value, rk.lock}, value, ttl, token).Result()
 	})
 	return e, true, err
+}
+
+// holdLock extends the fill lock every third of FillLockTTL until release
+// is called, so that a fill may take as long as it needs (a wait for a
+// quota slot, a slow SmartAssist) while the lock of a replica that died
+// expires within one FillLockTTL. A renewal that fails is tried again at
+// the next tick; the lock lapses only if Redis is unreachable for a whole
+// FillLockTTL, and then another replica fills too, which costs one
+// upstream request, never a wrong answer.
+func (s *shared) holdLock(rk redisKeys, token string) (release func()) {
+	ttl := s.cfg.FillLockTTL
+	done := make(chan struct{})
+	var renewing sync.WaitGroup
+	renewing.Go(func() {
+		tick := time.NewTicker(ttl / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-s.stop:
+				return
+			case <-tick.C:
+				_, _ = s.call(context.Background(), func(ctx context.Context) (any, error) {
+					return renewScript.Run(ctx, s.rdb, []string{rk.lock}, token, ttl.Milliseconds()).Result()
+				})
+			}
+		}
+	})
+	return func() {
+		close(done)
+		renewing.Wait()
+	}
 }
 
 // put stores a warmed entry in Redis.

@@ -374,3 +374,72 @@ func TestSlowRedisIsBounded(t *testing.T) {
 		t.Error("Healthy() is true with a Redis that does not answer")
 	}
 }
+
+// TestFillLockOutlivesItsTTL checks that a replica whose fill takes many
+// times FillLockTTL (a quota wait, a slow SmartAssist) keeps its lock, so
+// the others wait for its answer instead of calling SmartAssist too.
+func TestFillLockOutlivesItsTTL(t *testing.T) {
+	t.Parallel()
+	const lockTTL = 150 * time.Millisecond
+	s := redistest.Start(t)
+	a := newCache(t, cache.Config{Redis: redisClient(t, s), FillLockTTL: lockTTL})
+	b := newCache(t, cache.Config{Redis: redisClient(t, s), FillLockTTL: lockTTL})
+	aFilling := make(chan struct{})
+	aDone := make(chan error, 1)
+	go func() {
+		_, err := a.Get(t.Context(), key("app:x", "c-1"), 0, func(context.Context) (*smartassistv1.Conversation, error) {
+			close(aFilling)
+			time.Sleep(8 * lockTTL)
+			return conversation("c-1", "OPEN"), nil
+		})
+		aDone <- err
+	}()
+	<-aFilling
+
+	var fills atomic.Int64
+	e, err := b.Get(t.Context(), key("app:x", "c-1"), 0, countingFill(&fills, conversation("c-1", "CLOSED")))
+	if err != nil || fills.Load() != 0 || e.Conversation.GetStatus() != "OPEN" {
+		t.Errorf("B while A's fill ran for 8 lock TTLs: err = %v, B's fills = %d, status %q; want A's answer (OPEN) and no fill of B's own",
+			err, fills.Load(), e.Conversation.GetStatus())
+	}
+	if err := <-aDone; err != nil {
+		t.Errorf("A: %v", err)
+	}
+}
+
+// TestDeadFillerLockLapses checks that a replica that took the fill lock
+// and then lost Redis (it died, or its network did) holds the others up
+// for about one FillLockTTL, not for as long as its fill would have run.
+func TestDeadFillerLockLapses(t *testing.T) {
+	t.Parallel()
+	const lockTTL = 300 * time.Millisecond
+	s := redistest.Start(t)
+	rdbA := redisClient(t, s)
+	a := newCache(t, cache.Config{Redis: rdbA, FillLockTTL: lockTTL})
+	b := newCache(t, cache.Config{Redis: redisClient(t, s), FillLockTTL: lockTTL})
+	aFilling, releaseA, aDone := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(aDone)
+		_, _ = a.Get(t.Context(), key("app:x", "c-1"), 0, func(context.Context) (*smartassistv1.Conversation, error) {
+			close(aFilling)
+			<-releaseA
+			return conversation("c-1", "OPEN"), nil
+		})
+	}()
+	t.Cleanup(func() { close(releaseA); <-aDone })
+	<-aFilling
+	_ = rdbA.Close() // A can no longer renew its lock
+
+	var fills atomic.Int64
+	start := time.Now()
+	_, err := b.Get(t.Context(), key("app:x", "c-1"), 0, countingFill(&fills, conversation("c-1", "CLOSED")))
+	took := time.Since(start)
+	if err != nil || fills.Load() != 1 {
+		t.Fatalf("B after A lost Redis: err = %v, fills = %d; want B to fill once", err, fills.Load())
+	}
+	// The lock is respected while it lives (at least lockTTL/2 of it was
+	// left when B started) and lapses about lockTTL after A's last renewal.
+	if took < lockTTL/2 || took > 3*time.Second {
+		t.Errorf("B filled after %v; want it to wait for the lock to lapse (about %v), and no more than 3s", took, lockTTL)
+	}
+}
