@@ -117,6 +117,19 @@ func (l *sendLog) backoff(account string, now, until time.Time) {
 	}
 }
 
+// backoffs returns the back-offs still running, by account.
+func (l *sendLog) backoffs(now time.Time) map[string]time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	left := map[string]time.Duration{}
+	for name, a := range l.accounts {
+		if a.backoffUntil.After(now) {
+			left[name] = a.backoffUntil.Sub(now)
+		}
+	}
+	return left
+}
+
 // backoffRemaining is how long account must still wait for a back-off.
 func (l *sendLog) backoffRemaining(account string, now time.Time) time.Duration {
 	l.mu.Lock()

@@ -317,7 +317,9 @@ func (g *Guard) reserveRedis(ctx context.Context, account string, maxDelay time.
 		}
 		return 0, false, err
 	}
-	g.redisAnswered()
+	if g.redisAnswered() {
+		g.shareBackoffs()
+	}
 	if len(unshared) > 0 {
 		g.own.shared(account, unshared[len(unshared)-1])
 	}
@@ -406,7 +408,9 @@ func (g *Guard) redisFailed(err error) {
 	}
 }
 
-func (g *Guard) redisAnswered() {
+// redisAnswered records that Redis answered, and reports whether that ends
+// a fallback.
+func (g *Guard) redisAnswered() (rejoined bool) {
 	g.mu.Lock()
 	g.probing = false
 	left := g.fallback
@@ -421,6 +425,23 @@ func (g *Guard) redisAnswered() {
 		g.logger.Info("quota: Redis answers again; sharing the quota through it", "after", down.Round(time.Millisecond).String())
 		if g.hooks.Fallback != nil {
 			g.hooks.Fallback(false)
+		}
+	}
+	return left
+}
+
+// shareBackoffs gives Redis the back-offs this replica learnt while it could
+// not reach it (a 429 answered to a fallback send), so that the other
+// replicas wait them out too. A back-off Redis already has that ends later
+// is kept.
+func (g *Guard) shareBackoffs() {
+	for account, left := range g.own.backoffs(g.now()) {
+		err := g.bounded(context.Background(), func(ctx context.Context) error {
+			return g.redis.backoff(ctx, account, left)
+		})
+		if err != nil {
+			g.redisFailed(err)
+			return
 		}
 	}
 }

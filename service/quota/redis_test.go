@@ -279,6 +279,48 @@ func TestRedisRejoinSharesFallbackSends(t *testing.T) {
 	}
 }
 
+// TestRedisRejoinSharesBackoffs: a 429 that reached a replica while Redis
+// was down (so only it knows the back-off) reaches the other replicas
+// through Redis once it rejoins.
+func TestRedisRejoinSharesBackoffs(t *testing.T) {
+	t.Parallel()
+	s := redistest.Start(t)
+	rate := quota.Rate{N: 100, Per: 2 * time.Second}
+	cfg := quota.Config{Rate: rate, Replicas: 2, RedisTimeout: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond}
+	cfg.Redis = s.Client(t)
+	a := newGuard(t, cfg)
+	cfg.Redis = s.Client(t)
+	b := newGuard(t, cfg)
+
+	s.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.Acquire(ctx, "acct"); err != nil { // a fallback send...
+		t.Fatal(err)
+	}
+	// ...answered 429. Long enough to outlast the rejoin however slowly
+	// the test runs.
+	const backoff = 4 * time.Second
+	start := time.Now()
+	a.Backoff("acct", backoff)
+	time.Sleep(2 * cfg.RedisTimeout) // A's timed-out calls reach their deadline
+	s.Restart(t)
+	for !a.Healthy() {
+		if err := a.Acquire(ctx, "probe"); err != nil {
+			t.Fatalf("Acquire while rejoining: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	var ex *quota.ExhaustedError
+	err := b.Acquire(short, "acct")
+	if left := backoff - time.Since(start); !errors.As(err, &ex) || !within(ex.RetryDelay(), left, time.Second) {
+		t.Errorf("the other replica after A rejoined: Acquire = %v; want a refusal with RetryDelay about %v (A's back-off)", err, left)
+	}
+}
+
 // lockedBuffer is a log destination safe for concurrent writes.
 type lockedBuffer struct {
 	mu  sync.Mutex
