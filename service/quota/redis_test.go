@@ -234,47 +234,66 @@ func TestRedisFailover(t *testing.T) {
 	}
 }
 
+// outage is two replicas (guards) on one redis-server that is then stopped:
+// A works alone until rejoin restarts Redis and waits for A to use it again.
+type outage struct {
+	a, b *quota.Guard
+	s    *redistest.Server
+	cfg  quota.Config
+}
+
+func newOutage(t *testing.T, rate quota.Rate) *outage {
+	t.Helper()
+	o := &outage{s: redistest.Start(t)}
+	o.cfg = quota.Config{Rate: rate, Replicas: 2, RedisTimeout: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond}
+	o.cfg.Redis = o.s.Client(t)
+	o.a = newGuard(t, o.cfg)
+	o.cfg.Redis = o.s.Client(t)
+	o.b = newGuard(t, o.cfg)
+	o.s.Stop()
+	return o
+}
+
+func (o *outage) rejoin(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	// A's Redis call that timed out may still be retrying its dial; let it
+	// reach its deadline so that it cannot reserve in the restarted server.
+	time.Sleep(2 * o.cfg.RedisTimeout)
+	o.s.Restart(t)
+	for !o.a.Healthy() {
+		if err := o.a.Acquire(ctx, "probe"); err != nil {
+			t.Fatalf("Acquire while rejoining: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestRedisRejoinSharesFallbackSends: after Redis restarts empty, a replica
 // adds the sends it made on its local share to Redis, so another replica
 // counts them within the same window.
 func TestRedisRejoinSharesFallbackSends(t *testing.T) {
 	t.Parallel()
-	s := redistest.Start(t)
-	rate := quota.Rate{N: 4, Per: 2 * time.Second} // share 2 with 2 replicas
-	cfg := quota.Config{Rate: rate, Replicas: 2, RedisTimeout: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond}
-	cfg.Redis = s.Client(t)
-	a := newGuard(t, cfg)
-	cfg.Redis = s.Client(t)
-	b := newGuard(t, cfg)
-
-	s.Stop()
+	o := newOutage(t, quota.Rate{N: 4, Per: 2 * time.Second}) // share 2 with 2 replicas
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	for range 2 {
-		if err := a.Acquire(ctx, "acct"); err != nil {
+		if err := o.a.Acquire(ctx, "acct"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A's Redis call that timed out may still be retrying its dial; let it
-	// reach its deadline so that it cannot reserve in the restarted server.
-	time.Sleep(2 * cfg.RedisTimeout)
-	s.Restart(t)
-	for !a.Healthy() {
-		if err := a.Acquire(ctx, "probe"); err != nil {
-			t.Fatalf("Acquire while rejoining: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := a.Acquire(ctx, "acct"); err != nil { // adds the two fallback sends
+	o.rejoin(t)
+	if err := o.a.Acquire(ctx, "acct"); err != nil { // adds the two fallback sends
 		t.Fatal(err)
 	}
 	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancelShort()
-	if err := b.Acquire(short, "acct"); err != nil {
+	if err := o.b.Acquire(short, "acct"); err != nil {
 		t.Fatalf("the fourth send of the window: %v", err)
 	}
 	var ex *quota.ExhaustedError
-	if err := b.Acquire(short, "acct"); !errors.As(err, &ex) {
+	if err := o.b.Acquire(short, "acct"); !errors.As(err, &ex) {
 		t.Fatalf("the fifth send of the window: Acquire = %v; want *ExhaustedError (Redis must count the fallback sends)", err)
 	}
 }
@@ -284,38 +303,23 @@ func TestRedisRejoinSharesFallbackSends(t *testing.T) {
 // through Redis once it rejoins.
 func TestRedisRejoinSharesBackoffs(t *testing.T) {
 	t.Parallel()
-	s := redistest.Start(t)
-	rate := quota.Rate{N: 100, Per: 2 * time.Second}
-	cfg := quota.Config{Rate: rate, Replicas: 2, RedisTimeout: 200 * time.Millisecond, ProbeInterval: 100 * time.Millisecond}
-	cfg.Redis = s.Client(t)
-	a := newGuard(t, cfg)
-	cfg.Redis = s.Client(t)
-	b := newGuard(t, cfg)
-
-	s.Stop()
+	o := newOutage(t, quota.Rate{N: 100, Per: 2 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := a.Acquire(ctx, "acct"); err != nil { // a fallback send...
+	if err := o.a.Acquire(ctx, "acct"); err != nil { // a fallback send...
 		t.Fatal(err)
 	}
 	// ...answered 429. Long enough to outlast the rejoin however slowly
 	// the test runs.
 	const backoff = 4 * time.Second
 	start := time.Now()
-	a.Backoff("acct", backoff)
-	time.Sleep(2 * cfg.RedisTimeout) // A's timed-out calls reach their deadline
-	s.Restart(t)
-	for !a.Healthy() {
-		if err := a.Acquire(ctx, "probe"); err != nil {
-			t.Fatalf("Acquire while rejoining: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	o.a.Backoff("acct", backoff)
+	o.rejoin(t)
 
 	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancelShort()
 	var ex *quota.ExhaustedError
-	err := b.Acquire(short, "acct")
+	err := o.b.Acquire(short, "acct")
 	if left := backoff - time.Since(start); !errors.As(err, &ex) || !within(ex.RetryDelay(), left, time.Second) {
 		t.Errorf("the other replica after A rejoined: Acquire = %v; want a refusal with RetryDelay about %v (A's back-off)", err, left)
 	}
