@@ -3,12 +3,12 @@
 // An access log writes a line for every call; written one by one, each
 // line is a system call on the call's path (bench/README.md: a few µs of
 // the ~140 µs of CPU a cache hit costs, and up to 40 µs of its p50 at 500
-// calls/s, depending on the machine). A Writer gathers lines in memory and writes them at most a
-// delay after the first of them, or when its buffer fills; Handler makes a
-// record at or above a level (warnings and errors) write everything
-// gathered at once, so the lines that explain a failure are never the
-// ones waiting. Close writes what remains; a process killed outright loses
-// at most the delay's worth of lines below that level.
+// calls/s, depending on the machine). A Writer gathers lines in memory and
+// writes them at most a delay after the first of them, or when its buffer
+// fills; Handler makes a record at or above a level (warnings and errors)
+// write everything gathered at once, so the lines that explain a failure
+// are never the ones waiting. Close writes what remains; a process killed
+// outright loses at most the delay's worth of lines below that level.
 package logbatch
 
 import (
@@ -37,7 +37,9 @@ func New(dst io.Writer, size int, delay time.Duration) *Writer {
 	return &Writer{dst: dst, buf: bufio.NewWriterSize(dst, size), delay: delay}
 }
 
-// Write gathers p, whole: slog handlers write one record per call.
+// Write gathers p, whole: slog handlers write one record per call, and a
+// record that does not fit first sends what is waiting, so that no line is
+// split between two writes (bufio would split it).
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -436,14 +436,22 @@ func (g *Guard) redisAnswered() (rejoined bool) {
 // is kept.
 func (g *Guard) shareBackoffs() {
 	for account, left := range g.own.backoffs(g.now()) {
-		err := g.bounded(context.Background(), func(ctx context.Context) error {
-			return g.redis.backoff(ctx, account, left)
-		})
-		if err != nil {
-			g.redisFailed(err)
+		if !g.shareBackoff(account, left) {
 			return
 		}
 	}
+}
+
+// shareBackoff writes one back-off to Redis, reporting whether Redis took
+// it (an error counts as a Redis failure).
+func (g *Guard) shareBackoff(account string, d time.Duration) bool {
+	err := g.bounded(context.Background(), func(ctx context.Context) error {
+		return g.redis.backoff(ctx, account, d)
+	})
+	if err != nil {
+		g.redisFailed(err)
+	}
+	return err == nil
 }
 
 // backoffLeft is how long account must still wait for a back-off, from the
@@ -477,14 +485,8 @@ func (g *Guard) Backoff(account string, retryAfter time.Duration) {
 	}
 	now := g.now()
 	g.own.backoff(account, now, now.Add(retryAfter))
-	if g.redis == nil || !g.Healthy() {
-		return
-	}
-	err := g.bounded(context.Background(), func(ctx context.Context) error {
-		return g.redis.backoff(ctx, account, retryAfter)
-	})
-	if err != nil {
-		g.redisFailed(err)
+	if g.redis != nil && g.Healthy() {
+		g.shareBackoff(account, retryAfter)
 	}
 }
 
